@@ -1,0 +1,1 @@
+# Payment plans, plan policies and upsell offers arrive in a later slice.
