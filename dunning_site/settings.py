@@ -4,6 +4,7 @@ Every variable has a default that lets a fresh clone run on SQLite with django-q
 broker and the file outbox for email. `.env.example` lists them all.
 """
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -129,6 +130,12 @@ DEFAULT_FROM_EMAIL = DUNNING_FROM_EMAIL
 SERVER_EMAIL = DUNNING_FROM_EMAIL
 # A payment dated within this many days earns a thank-you; older ones are recorded silently.
 DUNNING_THANK_YOU_MAX_AGE_DAYS = env_int("DUNNING_THANK_YOU_MAX_AGE_DAYS", 7, minimum=0)
+# Invoices whose amount due is below this (in any currency's major unit) are not dunned.
+DUNNING_MIN_BALANCE = env_str("DUNNING_MIN_BALANCE", "1.00")
+try:
+    DUNNING_MIN_BALANCE = Decimal(DUNNING_MIN_BALANCE)
+except InvalidOperation:
+    raise ImproperlyConfigured(f"DUNNING_MIN_BALANCE={DUNNING_MIN_BALANCE!r} is not a decimal number such as 1.00.") from None
 # How long a delivery worker may hold a claimed touchpoint before another may take it over.
 DUNNING_DELIVERY_LEASE_SECONDS = env_int("DUNNING_DELIVERY_LEASE_SECONDS", 300, minimum=30)
 # How many touchpoints one delivery task claims at a time.
