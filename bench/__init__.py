@@ -1,0 +1,1 @@
+"""Benchmarks that print their figures as ratios against baselines measured in the same run."""
