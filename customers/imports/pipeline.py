@@ -1,0 +1,784 @@
+"""The import pipeline: validate the rows, plan the changes against the database, apply
+the plan in one transaction.
+
+1. `validate` parses every cell and checks rows against each other (duplicate keys,
+   customers whose details differ between rows). It reads nothing from the database.
+2. `plan_invoices` / `plan_payments` compare the rows with the stored customers and
+   invoices and return a list of JSON-ready entries, one per customer, invoice or
+   payment, with the version of each stored row it targets.
+3. `apply_plan` locks the targeted rows, checks that their versions are still those of
+   the plan (else raises StalePlanError and writes nothing), and writes the entries.
+
+Stored values in plan entries are JSON: Decimal as text, dates as ISO 8601 text.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from customers import services as customer_services
+from customers.imports import parsing
+from customers.imports.errors import CellError, row_message
+from customers.imports.layouts import STRIPE_INVOICES, HeaderMatch, Layout
+from customers.imports.readers import Table
+from customers.models import Customer, Invoice, Payment, Source
+from customers.timezones import effective_time_zone
+
+# Keys looked up per query; SQLite allows at most 999 variables in older builds.
+LOOKUP_CHUNK = 500
+
+CUSTOMER_TYPES = {"business": Customer.Kind.BUSINESS, "consumer": Customer.Kind.CONSUMER}
+INVOICE_STATUSES = {
+    "open": Invoice.LedgerStatus.OPEN,
+    "paid": Invoice.LedgerStatus.PAID,
+    "void": Invoice.LedgerStatus.VOID,
+    "written_off": Invoice.LedgerStatus.WRITTEN_OFF,
+}
+STRIPE_DRAFT = "draft"
+STRIPE_STATUSES = {
+    "draft": STRIPE_DRAFT,
+    "open": Invoice.LedgerStatus.OPEN,
+    "paid": Invoice.LedgerStatus.PAID,
+    "void": Invoice.LedgerStatus.VOID,
+    "uncollectible": Invoice.LedgerStatus.WRITTEN_OFF,
+}
+
+# Parsed field -> model field, for the customer part of an invoice row.
+CUSTOMER_FIELDS = {
+    "customer_id": "external_id",
+    "customer_name": "name",
+    "email": "email",
+    "phone": "phone",
+    "country": "country",
+    "customer_type": "kind",
+    "segment": "segment",
+    "locale": "locale",
+    "time_zone": "time_zone",
+}
+AMOUNT_FIELDS = ("amount", "amount_paid", "amount_due", "amount_remaining", "total", "subtotal")
+
+
+class StalePlanError(Exception):
+    """A row that the plan targets changed after the plan was made."""
+
+
+@dataclass
+class ParsedRow:
+    number: int
+    values: dict  # field -> parsed value, for the columns the file has
+    raw: dict  # field -> cell as read, for messages
+
+
+@dataclass
+class InvoiceRow:
+    number: int
+    key: str
+    customer: dict  # model field -> value
+    invoice: dict  # model field -> value
+
+
+@dataclass
+class PaymentRow:
+    number: int
+    invoice_number: str
+    amount: Decimal
+    paid_on: datetime.date
+    reference: str
+    method: str
+    currency: str
+    raw: dict
+
+
+@dataclass
+class Validation:
+    layout: Layout
+    row_count: int
+    rows: list = field(default_factory=list)  # InvoiceRow or PaymentRow
+    skipped: list[dict] = field(default_factory=list)
+    errors: list[tuple[int, int, str]] = field(default_factory=list)  # (row, column position, message)
+
+    def add_error(self, row: int, column: str, value, error: CellError) -> None:
+        position = next((index for index, item in enumerate(self.layout.columns) if item.header == column), 0)
+        self.errors.append((row, position, row_message(row, column, value, error.reason, error.fix)))
+
+    def messages(self) -> list[str]:
+        return [message for _, _, message in sorted(self.errors, key=lambda error: (error[0], error[1]))]
+
+
+def to_json(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+# 1. Validation ---------------------------------------------------------------------------
+
+
+def validate(table: Table, match: HeaderMatch) -> Validation:
+    layout = match.layout
+    validation = Validation(layout=layout, row_count=len(table.rows))
+    ambiguous_cells = check_date_order(table, match, validation)
+
+    parsed_rows = []
+    for sheet_row in table.rows:
+        parsed = parse_row(sheet_row, match, validation, ambiguous_cells)
+        if parsed is not None:
+            parsed_rows.append(parsed)
+
+    if layout.kind == "payments":
+        build_payment_rows(parsed_rows, validation)
+    elif layout is STRIPE_INVOICES:
+        build_invoice_rows(parsed_rows, validation, stripe_invoice_from_row)
+    else:
+        build_invoice_rows(parsed_rows, validation, template_invoice_from_row)
+    return validation
+
+
+def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -> set[tuple[int, str]]:
+    """Apply the one-order-per-file rule to D/M/Y text dates; return the ambiguous cells.
+
+    A first part above 12 anywhere proves day-first order, and then every D/M/Y date is
+    read as DD/MM/YYYY. Without that proof, a date such as 03/04/2026 could be either
+    order: the first such cell is rejected, which rejects the file.
+    """
+    date_columns = [column for column in match.layout.columns if column.kind == "date" and column.field in match.positions]
+    cells = []
+    for sheet_row in table.rows:
+        for column in date_columns:
+            position = match.positions[column.field]
+            value = sheet_row.cells[position] if position < len(sheet_row.cells) else None
+            parts = parsing.date_parts(value)
+            if parts:
+                cells.append((sheet_row.number, column, value, parts))
+
+    if any(first > 12 for _, _, _, (first, _second) in cells):
+        return set()
+    ambiguous = [cell for cell in cells if cell[3][0] <= 12 and cell[3][1] <= 12 and cell[3][0] != cell[3][1]]
+    if ambiguous:
+        number, column, value, _ = ambiguous[0]
+        validation.add_error(
+            number,
+            column.header,
+            value,
+            CellError(
+                "ambiguous date, because no date in this file has a day above 12 to prove the DD/MM/YYYY order",
+                "use YYYY-MM-DD",
+            ),
+        )
+    return {(number, column.field) for number, column, _, _ in ambiguous}
+
+
+def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_cells) -> ParsedRow | None:
+    layout = match.layout
+    values: dict = {}
+    raw: dict = {}
+    failed = False
+
+    for position, reference in sheet_row.uncached_formulas.items():
+        column = next((item for item in layout.columns if match.positions.get(item.field) == position), None)
+        if column is not None:
+            validation.add_error(
+                sheet_row.number,
+                column.header,
+                "",
+                CellError(
+                    f"the formula in cell {reference} has no saved result",
+                    "open the file in Excel or LibreOffice, save it and import it again",
+                ),
+            )
+            failed = True
+
+    # Country before phone: a phone number without +prefix is read in the customer's country.
+    ordered = sorted(layout.columns, key=lambda column: column.kind == "phone")
+    for column in ordered:
+        if column.field not in match.positions:
+            continue
+        position = match.positions[column.field]
+        value = sheet_row.cells[position] if position < len(sheet_row.cells) else None
+        raw[column.field] = value
+        if (sheet_row.number, column.field) in ambiguous_cells or position in sheet_row.uncached_formulas:
+            failed = True
+            continue
+        if parsing.is_blank(value):
+            if column.required:
+                validation.add_error(sheet_row.number, column.header, value, CellError("missing value", f"fill in {column.header}"))
+                failed = True
+            else:
+                values[column.field] = blank_value(column.kind)
+            continue
+        try:
+            values[column.field] = parse_cell(column, value, values)
+        except CellError as error:
+            validation.add_error(sheet_row.number, column.header, value, error)
+            failed = True
+
+    currency = values.get("currency")
+    if currency:
+        places = parsing.currency_places(currency)
+        for name in AMOUNT_FIELDS:
+            amount = values.get(name)
+            if amount is None:
+                continue
+            try:
+                parsing.check_places(amount, places, currency)
+            except CellError as error:
+                validation.add_error(sheet_row.number, layout.column(name).header, raw[name], error)
+                failed = True
+                continue
+            values[name] = amount.quantize(Decimal(1).scaleb(-places))
+
+    if failed:
+        return None
+    return ParsedRow(number=sheet_row.number, values=values, raw=raw)
+
+
+def blank_value(kind: str):
+    if kind in ("amount", "date", "timestamp"):
+        return None
+    return ""
+
+
+def parse_cell(column, value, parsed_so_far: dict):
+    kind = column.kind
+    if kind == "identifier":
+        return parsing.parse_identifier(value, max_length=column.max_length or 100)
+    if kind == "text":
+        return parsing.parse_text(value, max_length=column.max_length)
+    if kind == "amount":
+        return parsing.parse_amount(value, places=None)
+    if kind == "date":
+        return parsing.parse_date(value, day_first=True)
+    if kind == "timestamp":
+        return parsing.parse_utc_timestamp(value)
+    if kind == "currency":
+        return parsing.parse_currency(value)
+    if kind == "email":
+        return parsing.parse_email(value)
+    if kind == "country":
+        return parsing.parse_country(value)
+    if kind == "phone":
+        return parsing.parse_phone(value, region=parsed_so_far.get("country", ""))
+    if kind == "time_zone":
+        return parsing.parse_time_zone(value)
+    if kind == "url":
+        return parsing.parse_url(value)
+    if kind == "customer_type":
+        return parsing.parse_choice(value, CUSTOMER_TYPES, default=Customer.Kind.BUSINESS)
+    if kind == "invoice_status":
+        return parsing.parse_choice(value, INVOICE_STATUSES, default=Invoice.LedgerStatus.OPEN)
+    if kind == "stripe_status":
+        return parsing.parse_choice(value, STRIPE_STATUSES, default="")
+    raise AssertionError(f"no parser for column kind {kind!r}")
+
+
+def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:
+    valid = True
+    for name in names:
+        amount = row.values.get(name)
+        if amount is not None and amount < 0:
+            validation.add_error(
+                row.number,
+                layout.column(name).header,
+                row.raw[name],
+                CellError("negative amount", "enter credit notes and refunds separately, not as negative invoice amounts"),
+            )
+            valid = False
+    return valid
+
+
+def template_invoice_from_row(row: ParsedRow, validation: Validation) -> InvoiceRow | None:
+    values = row.values
+    if not check_not_negative(row, validation.layout, validation, ("amount", "amount_paid", "amount_due")):
+        return None
+
+    customer = {CUSTOMER_FIELDS[name]: values[name] for name in CUSTOMER_FIELDS if name in values}
+    if "kind" in customer and not customer["kind"]:
+        customer["kind"] = Customer.Kind.BUSINESS
+
+    invoice = {
+        "number": values["invoice_number"],
+        "due_date": values["due_date"],
+        "currency": values["currency"],
+        "amount": values["amount"],
+        "amount_due": values["amount_due"],
+    }
+    if "issue_date" in values:
+        invoice["issue_date"] = values["issue_date"]
+    # A blank amount paid leaves the stored one as it is: it is unknown, not zero.
+    if values.get("amount_paid") is not None:
+        invoice["amount_paid"] = values["amount_paid"]
+    for name in ("payment_link", "description"):
+        if name in values:
+            invoice[name] = values[name]
+    status = values.get("status") or Invoice.LedgerStatus.OPEN
+    if status == Invoice.LedgerStatus.OPEN and values["amount_due"] == 0:
+        status = Invoice.LedgerStatus.PAID
+    invoice["ledger_status"] = status
+    return InvoiceRow(number=row.number, key=values["invoice_number"], customer=customer, invoice=invoice)
+
+
+def stripe_invoice_from_row(row: ParsedRow, validation: Validation) -> InvoiceRow | None:
+    """Map a Stripe export row: the invoice `id` (in_...) is the stored invoice number,
+    because Stripe's human `Number` may change while an invoice is a draft, and the
+    `id` never does."""
+    values = row.values
+    layout = validation.layout
+    status = values["status"]
+    if status == STRIPE_DRAFT:
+        validation.skipped.append(
+            {"entity": "invoice", "row": row.number, "key": values["id"], "action": "skip", "note": "Stripe draft invoice; drafts are not imported"}
+        )
+        return None
+    if not check_not_negative(row, layout, validation, ("amount_due", "amount_paid", "amount_remaining", "total")):
+        return None
+
+    issue_date = values.get("date") or values.get("created")
+    due_date = values.get("due_date") or issue_date
+    if due_date is None:
+        column = layout.column("due_date")
+        validation.add_error(
+            row.number,
+            column.header,
+            row.raw.get("due_date", ""),
+            CellError("missing due date", 'export the "Due Date (UTC)" or "Date (UTC)" column with the invoices'),
+        )
+        return None
+
+    amount_paid = values.get("amount_paid")
+    if values.get("amount_remaining") is not None:
+        amount_due = values["amount_remaining"]
+    elif amount_paid is not None:
+        amount_due = max(values["amount_due"] - amount_paid, Decimal(0))
+    else:
+        amount_due = values["amount_due"]
+    if status == Invoice.LedgerStatus.OPEN and amount_due == 0:
+        status = Invoice.LedgerStatus.PAID
+
+    stripe_number = values.get("number", "")
+    description = values.get("description", "") or (f"Stripe invoice {stripe_number}" if stripe_number else "")
+    invoice = {
+        "number": values["id"],
+        "issue_date": issue_date,
+        "due_date": due_date,
+        "currency": values["currency"],
+        "amount": values["total"] if values.get("total") is not None else values["amount_due"],
+        "amount_due": amount_due,
+        "ledger_status": status,
+        "description": description,
+    }
+    if amount_paid is not None:
+        invoice["amount_paid"] = amount_paid
+    if "payment_link" in values:
+        invoice["payment_link"] = values["payment_link"]
+
+    customer = {
+        "external_id": values["customer_id"],
+        "name": values.get("customer_name") or values.get("email") or values["customer_id"],
+    }
+    for name in ("email", "phone", "country"):
+        if name in values:
+            customer[name] = values[name]
+    return InvoiceRow(number=row.number, key=values["id"], customer=customer, invoice=invoice)
+
+
+def build_invoice_rows(parsed_rows, validation: Validation, row_builder) -> None:
+    layout = validation.layout
+    key_column = layout.column(layout.key_field)
+    first_row_of_key: dict[str, int] = {}
+    customer_seen: dict[str, tuple[int, dict]] = {}
+    customer_columns = {model_field: name for name, model_field in CUSTOMER_FIELDS.items()}
+
+    for parsed in parsed_rows:
+        invoice_row = row_builder(parsed, validation)
+        if invoice_row is None:
+            continue
+
+        if invoice_row.key in first_row_of_key:
+            validation.add_error(
+                parsed.number,
+                key_column.header,
+                invoice_row.key,
+                CellError(f"the same invoice is also in row {first_row_of_key[invoice_row.key]}", "keep one row per invoice"),
+            )
+            continue
+        first_row_of_key[invoice_row.key] = parsed.number
+
+        customer_key = invoice_row.customer["external_id"]
+        if customer_key in customer_seen:
+            first_number, first_details = customer_seen[customer_key]
+            conflict = next(
+                (name for name, value in invoice_row.customer.items() if first_details.get(name, value) != value),
+                None,
+            )
+            if conflict:
+                column = layout.column(customer_columns.get(conflict, conflict))
+                validation.add_error(
+                    parsed.number,
+                    column.header,
+                    parsed.raw.get(column.field, ""),
+                    CellError(
+                        f'row {first_number} gives customer "{customer_key}" the value "{first_details[conflict]}"',
+                        "give every row of a customer the same details",
+                    ),
+                )
+                continue
+        else:
+            customer_seen[customer_key] = (parsed.number, invoice_row.customer)
+        validation.rows.append(invoice_row)
+
+
+def build_payment_rows(parsed_rows, validation: Validation) -> None:
+    layout = validation.layout
+    first_row_of_reference: dict[tuple[str, str], int] = {}
+    for parsed in parsed_rows:
+        values = parsed.values
+        if values["amount"] <= 0:
+            validation.add_error(
+                parsed.number,
+                layout.column("amount").header,
+                parsed.raw["amount"],
+                CellError("a payment must be more than zero", "record refunds separately"),
+            )
+            continue
+        reference = values.get("reference", "")
+        if reference:
+            key = (values["invoice_number"], reference)
+            if key in first_row_of_reference:
+                validation.add_error(
+                    parsed.number,
+                    layout.column("reference").header,
+                    reference,
+                    CellError(
+                        f"the same payment reference for this invoice is also in row {first_row_of_reference[key]}",
+                        "keep one row per payment",
+                    ),
+                )
+                continue
+            first_row_of_reference[key] = parsed.number
+        validation.rows.append(
+            PaymentRow(
+                number=parsed.number,
+                invoice_number=values["invoice_number"],
+                amount=values["amount"],
+                paid_on=values["paid_on"],
+                reference=reference,
+                method=values.get("method", ""),
+                currency=values.get("currency", ""),
+                raw=parsed.raw,
+            )
+        )
+
+
+# 2. Plan ------------------------------------------------------------------------------
+
+
+def chunks(items: list, size: int = LOOKUP_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def load_by_key(queryset, key_field: str, keys) -> dict:
+    found = {}
+    for chunk in chunks(sorted(set(keys))):
+        for instance in queryset.filter(**{f"{key_field}__in": chunk}):
+            found[getattr(instance, key_field)] = instance
+    return found
+
+
+def diff_fields(instance, new_values: dict) -> dict:
+    changed = {}
+    for name, new in new_values.items():
+        old = getattr(instance, name)
+        if old != new:
+            changed[name] = [to_json(old), to_json(new)]
+    return changed
+
+
+def customer_version(customer: Customer) -> str:
+    return customer.updated_at.isoformat()
+
+
+def plan_invoices(validation: Validation, source: Source) -> list[dict]:
+    """Compare invoice rows with the stored customers and invoices of `source`."""
+    rows: list[InvoiceRow] = validation.rows
+    customers = load_by_key(Customer.objects.filter(source=source), "external_id", [row.customer["external_id"] for row in rows])
+    invoices = load_by_key(Invoice.objects.filter(source=source).select_related("customer"), "number", [row.key for row in rows])
+
+    entries: list[dict] = []
+    planned_customers: set[str] = set()
+    for row in rows:
+        key = row.customer["external_id"]
+        if key in planned_customers:
+            continue
+        planned_customers.add(key)
+        entries.append(plan_customer(row, customers.get(key)))
+
+    for row in rows:
+        entries.append(plan_invoice(row, invoices.get(row.key)))
+    entries.extend(validation.skipped)
+    return entries
+
+
+def plan_customer(row: InvoiceRow, existing: Customer | None) -> dict:
+    details = dict(row.customer)
+    entry = {"entity": "customer", "row": row.number, "key": details["external_id"]}
+    if existing is None:
+        merged = {"phone": "", "country": "", "time_zone": "", **details}
+        details["effective_time_zone"] = effective_time_zone(
+            time_zone=merged["time_zone"], phone=merged["phone"], country=merged["country"]
+        )
+        return {**entry, "action": "create", "id": None, "version": None, "fields": {name: [None, to_json(value)] for name, value in details.items()}}
+
+    merged = {name: details.get(name, getattr(existing, name)) for name in ("time_zone", "phone", "country")}
+    details["effective_time_zone"] = effective_time_zone(**merged)
+    changed = diff_fields(existing, details)
+    action = "update" if changed else "unchanged"
+    return {**entry, "action": action, "id": existing.pk, "version": customer_version(existing), "fields": changed}
+
+
+def plan_invoice(row: InvoiceRow, existing: Invoice | None) -> dict:
+    values = dict(row.invoice)
+    customer_key = row.customer["external_id"]
+    entry = {"entity": "invoice", "row": row.number, "key": row.key, "customer_key": customer_key, "payment": None}
+    if existing is None:
+        fields = {name: [None, to_json(value)] for name, value in values.items()}
+        fields["customer"] = [None, customer_key]
+        return {**entry, "action": "create", "id": None, "version": None, "fields": fields}
+
+    changed = diff_fields(existing, values)
+    if existing.customer.external_id != customer_key:
+        changed["customer"] = [existing.customer.external_id, customer_key]
+    # A rising amount paid is a payment; a balance that drops without it (a credit note,
+    # a write-off) is only a balance change.
+    new_paid = values.get("amount_paid")
+    if new_paid is not None and new_paid > existing.amount_paid:
+        entry["payment"] = to_json(new_paid - existing.amount_paid)
+    action = "update" if changed else "unchanged"
+    return {**entry, "action": action, "id": existing.pk, "version": existing.version, "fields": changed}
+
+
+def plan_payments(validation: Validation, source: Source) -> list[dict]:
+    """Match payment rows to the invoices of `source`; errors go to `validation`."""
+    layout = validation.layout
+    rows: list[PaymentRow] = validation.rows
+    invoices = load_by_key(Invoice.objects.filter(source=source), "number", [row.invoice_number for row in rows])
+    recorded = {}
+    references = [row.reference for row in rows if row.reference]
+    for chunk in chunks(sorted(set(references))):
+        for payment in Payment.objects.filter(invoice__source=source, reference__in=chunk).select_related("invoice"):
+            recorded[(payment.invoice.number, payment.reference)] = payment
+
+    entries = []
+    for row in rows:
+        invoice = invoices.get(row.invoice_number)
+        if invoice is None:
+            validation.add_error(
+                row.number,
+                layout.column("invoice_number").header,
+                row.invoice_number,
+                CellError(f'no invoice with this number in source "{source.name}"', "import the invoice first or correct the number"),
+            )
+            continue
+        if row.currency and row.currency != invoice.currency:
+            validation.add_error(
+                row.number,
+                layout.column("currency").header,
+                row.raw["currency"],
+                CellError(f"invoice {invoice.number} is in {invoice.currency}", "correct the currency or the invoice number"),
+            )
+            continue
+        try:
+            amount = parsing.check_currency_amount(row.amount, invoice.currency)
+        except CellError as error:
+            validation.add_error(row.number, layout.column("amount").header, row.raw["amount"], error)
+            continue
+
+        entry = {
+            "entity": "payment",
+            "row": row.number,
+            "key": invoice.number,
+            "id": invoice.pk,
+            "version": invoice.version,
+            "fields": {
+                "amount": [None, to_json(amount)],
+                "paid_on": [None, to_json(row.paid_on)],
+                "reference": [None, row.reference],
+                "method": [None, row.method],
+            },
+        }
+        earlier = recorded.get((invoice.number, row.reference)) if row.reference else None
+        if earlier is not None:
+            entry.update(action="skip", note=f"reference {row.reference} was already recorded for this invoice on {earlier.paid_on.isoformat()}")
+        else:
+            entry["action"] = "record"
+        entries.append(entry)
+    return entries
+
+
+def count_entries(entries: list[dict], kind: str) -> dict:
+    counts: dict = {}
+    if kind == "payments":
+        counts["payments"] = {"recorded": 0, "skipped": 0}
+        for entry in entries:
+            counts["payments"]["recorded" if entry["action"] == "record" else "skipped"] += 1
+        return counts
+
+    counts["customers"] = {"created": 0, "updated": 0, "unchanged": 0}
+    counts["invoices"] = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+    counts["payments"] = {"recorded": 0}
+    action_names = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
+    for entry in entries:
+        bucket = counts["customers" if entry["entity"] == "customer" else "invoices"]
+        bucket[action_names[entry["action"]]] += 1
+        if entry.get("payment"):
+            counts["payments"]["recorded"] += 1
+    return counts
+
+
+def plan_changes_anything(entries: list[dict]) -> bool:
+    return any(entry["action"] in ("create", "update", "record") or entry.get("payment") for entry in entries)
+
+
+# 3. Apply -----------------------------------------------------------------------------
+
+
+def python_value(model, name: str, value):
+    if value is None:
+        return None
+    return model._meta.get_field(name).to_python(value)
+
+
+def check_versions(entries: list[dict], source: Source) -> None:
+    """Lock the rows the plan targets and raise StalePlanError if any changed since."""
+    customer_entries = [entry for entry in entries if entry["entity"] == "customer"]
+    invoice_entries = [entry for entry in entries if entry["entity"] == "invoice" and entry["action"] != "skip"]
+    payment_entries = [entry for entry in entries if entry["entity"] == "payment"]
+
+    customer_ids = [entry["id"] for entry in customer_entries if entry["id"]]
+    current_customers = {}
+    for chunk in chunks(customer_ids):
+        for customer in Customer.objects.select_for_update().filter(pk__in=chunk):
+            current_customers[customer.pk] = customer_version(customer)
+    invoice_ids = [entry["id"] for entry in invoice_entries + payment_entries if entry["id"]]
+    current_invoices = {}
+    for chunk in chunks(invoice_ids):
+        for invoice_id, version in Invoice.objects.select_for_update().filter(pk__in=chunk).values_list("pk", "version"):
+            current_invoices[invoice_id] = version
+
+    new_customer_keys = [entry["key"] for entry in customer_entries if entry["action"] == "create"]
+    new_invoice_keys = [entry["key"] for entry in invoice_entries if entry["action"] == "create"]
+    existing_customer_keys = set(load_by_key(Customer.objects.filter(source=source), "external_id", new_customer_keys))
+    existing_invoice_keys = set(load_by_key(Invoice.objects.filter(source=source), "number", new_invoice_keys))
+
+    for entry in customer_entries + invoice_entries + payment_entries:
+        entity = "customer" if entry["entity"] == "customer" else "invoice"
+        if entry["id"] is None:
+            taken = existing_customer_keys if entity == "customer" else existing_invoice_keys
+            changed = entry["key"] in taken
+        elif entity == "customer":
+            changed = current_customers.get(entry["id"]) != entry["version"]
+        else:
+            changed = current_invoices.get(entry["id"]) != entry["version"]
+        if changed:
+            raise StalePlanError(
+                f'{entity} "{entry["key"]}" (row {entry["row"]}) changed after the preview; '
+                "upload the file again for a fresh preview"
+            )
+
+
+def apply_plan(record, entries: list[dict], *, user=None) -> None:
+    """Write the plan's entries for `record` in one transaction, after checking versions."""
+    source = record.source
+    with transaction.atomic():
+        check_versions(entries, source)
+        customer_ids = apply_customers([entry for entry in entries if entry["entity"] == "customer"], source)
+        payments_due = apply_invoices([entry for entry in entries if entry["entity"] == "invoice"], source, customer_ids)
+
+        today = timezone.localdate()
+        for invoice, amount in payments_due:
+            customer_services.payment_record(
+                invoice=invoice,
+                amount=amount,
+                paid_on=today,
+                origin=Payment.Origin.INVOICE_FILE,
+                is_historical=record.is_historical,
+                apply_to_ledger=False,
+                user=user,
+                import_record=record,
+            )
+        apply_payments([entry for entry in entries if entry["entity"] == "payment"], record, user)
+
+        source.last_imported_at = timezone.now()
+        source.save(update_fields=["last_imported_at"])
+
+
+def apply_customers(entries: list[dict], source: Source) -> dict[str, int]:
+    """Create and update customers; return customer ids by external id for every entry."""
+    ids = {entry["key"]: entry["id"] for entry in entries if entry["id"]}
+    new_customers = []
+    for entry in entries:
+        values = {name: python_value(Customer, name, new) for name, (_old, new) in entry["fields"].items()}
+        if entry["action"] == "create":
+            new_customers.append(Customer(source=source, **values))
+        elif entry["action"] == "update":
+            customer = Customer.objects.get(pk=entry["id"])
+            for name, value in values.items():
+                setattr(customer, name, value)
+            customer.save(update_fields=[*values, "updated_at"])
+    for customer in Customer.objects.bulk_create(new_customers):
+        ids[customer.external_id] = customer.pk
+    if any(value is None for value in ids.values()):  # pragma: no cover - backends without RETURNING
+        ids.update(Customer.objects.filter(source=source, external_id__in=list(ids)).values_list("external_id", "pk"))
+    return ids
+
+
+def apply_invoices(entries: list[dict], source: Source, customer_ids: dict[str, int]) -> list[tuple[Invoice, Decimal]]:
+    """Create and update invoices; return the (invoice, amount) payments to record."""
+    payments_due = []
+    new_invoices = []
+    for entry in entries:
+        if entry["action"] == "skip":
+            continue
+        fields = dict(entry["fields"])
+        customer_change = fields.pop("customer", None)
+        values = {name: python_value(Invoice, name, new) for name, (_old, new) in fields.items()}
+        if customer_change is not None:
+            values["customer_id"] = customer_ids[customer_change[1]]
+
+        if entry["action"] == "create":
+            new_invoices.append(Invoice(source=source, **values))
+            continue
+        invoice = Invoice.objects.get(pk=entry["id"])
+        if entry["action"] == "update":
+            for name, value in values.items():
+                setattr(invoice, name, value)
+            invoice.version += 1
+            invoice.save(update_fields=[*values, "version", "updated_at"])
+        if entry.get("payment"):
+            payments_due.append((invoice, Decimal(entry["payment"])))
+    Invoice.objects.bulk_create(new_invoices)
+    return payments_due
+
+
+def apply_payments(entries: list[dict], record, user) -> None:
+    for entry in entries:
+        if entry["action"] != "record":
+            continue
+        fields = {name: new for name, (_old, new) in entry["fields"].items()}
+        customer_services.payment_record(
+            invoice=Invoice.objects.get(pk=entry["id"]),
+            amount=Decimal(fields["amount"]),
+            paid_on=datetime.date.fromisoformat(fields["paid_on"]),
+            origin=Payment.Origin.PAYMENTS_FILE,
+            reference=fields["reference"],
+            method=fields["method"],
+            is_historical=record.is_historical,
+            apply_to_ledger=True,
+            user=user,
+            import_record=record,
+        )
