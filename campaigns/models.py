@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 
 class ToneTier(models.IntegerChoices):
@@ -50,6 +51,8 @@ class Campaign(models.Model):
     audience_currency = models.CharField(_("currency"), max_length=3, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["priority", "name"]
         verbose_name = _("campaign")
@@ -72,6 +75,8 @@ class CampaignVersion(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["campaign", "-number"]
@@ -100,6 +105,8 @@ class CampaignStep(models.Model):
         _("template"), max_length=64, help_text=_("The key of the message templates to render, one per language.")
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["version", "offset_days"]
         verbose_name = _("campaign step")
@@ -125,6 +132,8 @@ class MessageTemplate(models.Model):
     body_text = models.TextField(_("text body"))
     body_html = models.TextField(_("HTML body"), blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["key", "channel", "language"]

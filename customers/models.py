@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -33,6 +34,8 @@ class Source(models.Model):
     )
     last_imported_at = models.DateTimeField(_("last imported at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]
@@ -86,6 +89,8 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["name"]
         verbose_name = _("customer")
@@ -107,6 +112,8 @@ class Contact(models.Model):
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(_("phone (E.164)"), max_length=20, blank=True)
     receives_dunning = models.BooleanField(_("receives dunning messages"), default=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = _("contact")

@@ -4,10 +4,12 @@ Every variable has a default that lets a fresh clone run on SQLite with django-q
 broker and the file outbox for email. `.env.example` lists them all.
 """
 
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from dunning_site.env import (
@@ -33,7 +35,8 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The project's admin site: Django's admin with the two-factor login rule.
+    "dunning_site.apps.DunningAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -42,20 +45,35 @@ INSTALLED_APPS = [
     "django_q",
     "anymail",
     "import_export",
+    "simple_history",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "customers",
     "campaigns",
     "offers",
+    # Last, so that its post_migrate receiver runs after every other app's permissions exist.
+    "dunning_site",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Adds request.user.is_verified(), which the admin site checks when two-factor is required.
+    "django_otp.middleware.OTPMiddleware",
+    # Lets django-simple-history store the acting user on every history row.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dunning_site.urls"
@@ -104,6 +122,12 @@ CACHES = {
         "LOCATION": env_str("DJANGO_CACHE_LOCATION", "dunning_cache"),
     }
 }
+
+# django-axes checks every login for a lockout before the model backend checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -227,3 +251,75 @@ LOGGING = {
         "django_q": {"level": env_str("Q_LOG_LEVEL", "INFO"), "propagate": True},
     },
 }
+
+# Security. Production (DJANGO_DEBUG false) defaults to HTTPS-only cookies, HSTS and an
+# HTTPS redirect; each can be changed by its variable. `manage.py check --deploy` is clean
+# with the production variables of docs/roles.md set.
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+# The admin reads the CSRF token from the form, never from the cookie, so scripts need no access.
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 8 * 60 * 60, minimum=60)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Trust X-Forwarded-Proto only behind a proxy that always sets it, or any client can claim HTTPS.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content security policy (django-csp 4). The Django admin, django-import-export,
+# django-simple-history and django-otp pages load scripts and styles from STATIC_URL only
+# and need no inline script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # The admin's icons and widgets use data: URLs for small images.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
+if env_str("DJANGO_CSP_REPORT_URI"):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [env_str("DJANGO_CSP_REPORT_URI")]
+
+# Login throttling (django-axes). A username is locked out from one client address after
+# AXES_FAILURE_LIMIT failed logins, for the cool-off time; a successful login resets the count.
+AXES_FAILURE_LIMIT = env_int("DUNNING_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DUNNING_LOGIN_COOLOFF_MINUTES", 30, minimum=1))
+# Locking by username and address together stops one attacker from locking every user out
+# of a shared office address, and stops one address from guessing one user's password.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind a reverse proxy, name the number of proxies and the header they set, or every
+# request seems to come from the proxy and one attacker locks everyone out. Without a proxy
+# keep the defaults (REMOTE_ADDR), because clients can forge X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = env_int("DUNNING_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(
+    env_list("DUNNING_CLIENT_IP_HEADERS", ["REMOTE_ADDR"])
+)
+
+# Two-factor login (django-otp TOTP). When on, managers and superusers must log in with a
+# code from a confirmed device; other staff with a confirmed device must use it too.
+DUNNING_REQUIRE_2FA = env_bool("DUNNING_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = env_str("DUNNING_OTP_ISSUER", DUNNING_BUSINESS_NAME)
+
+# django-import-export checks `<app>.import_<model>` and `<app>.export_<model>`; the role
+# sync creates those permissions, so staff without them see no import or export button.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+
+# Change history (django-simple-history): no reverting from the history page, because a
+# revert would bypass the services that check each write.
+SIMPLE_HISTORY_REVERT_DISABLED = True
