@@ -130,3 +130,27 @@ class CampaignStepFactory(factory.django.DjangoModelFactory):
     tier = ToneTier.FRIENDLY
     channel = Channel.EMAIL
     template_key = "friendly"
+
+
+DEFAULT_STEPS = (
+    (-3, ToneTier.COURTESY, "courtesy-reminder"),
+    (0, ToneTier.FRIENDLY, "friendly-note"),
+    (7, ToneTier.FIRM, "firm-reminder"),
+    (21, ToneTier.FINAL, "final-notice"),
+)
+
+
+def published_campaign(*, steps=DEFAULT_STEPS, number=1, campaign=None, **campaign_fields) -> CampaignVersion:
+    """Create a campaign (unless given) with a published version holding `steps`, each an
+    (offset_days, tier, template_key) tuple or (offset_days, tier, template_key, channel)."""
+    campaign = campaign or CampaignFactory(**campaign_fields)
+    version = CampaignVersionFactory(campaign=campaign, number=number)
+    for offset_days, tier, template_key, *channel in steps:
+        CampaignStepFactory(
+            version=version,
+            offset_days=offset_days,
+            tier=tier,
+            template_key=template_key,
+            channel=channel[0] if channel else Channel.EMAIL,
+        )
+    return version
