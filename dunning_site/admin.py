@@ -8,8 +8,10 @@ check narrowed to superusers. This module is imported last (dunning_site is the 
 installed app), after those packages registered their classes.
 """
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.apps import apps
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 
 def is_superuser(request) -> bool:
@@ -48,6 +50,23 @@ SUPERUSER_ONLY_MODELS = (
 )
 
 
+class AccessAttemptActionsMixin:
+    """Makes django-axes' "Clean up expired attempts" action work from the admin.
+
+    django-axes 8.3 reads the request's attempt time there, which only its login handler
+    sets, so the action raised AttributeError.
+    """
+
+    @admin.action(description=_("Clean up expired attempts"))
+    def cleanup_expired_attempts(self, request, queryset):
+        AxesProxyHandler.update_request(request)
+        return super().cleanup_expired_attempts(request, queryset)
+
+
+# Extra mixins for some of the re-registered admin classes.
+EXTRA_MIXINS = {"axes.accessattempt": (AccessAttemptActionsMixin,)}
+
+
 def superuser_only_register(site: admin.AdminSite, model_label: str) -> None:
     """Re-register a model's admin class on `site` with superuser-only permission checks.
 
@@ -61,11 +80,9 @@ def superuser_only_register(site: admin.AdminSite, model_label: str) -> None:
     if model_admin is None or isinstance(model_admin, SuperuserOnlyAdminMixin):
         return
     admin_class = type(model_admin)
+    bases = (SuperuserOnlyAdminMixin, *EXTRA_MIXINS.get(model_label, ()), admin_class)
     site.unregister(model)
-    site.register(
-        model,
-        type(f"SuperuserOnly{admin_class.__name__}", (SuperuserOnlyAdminMixin, admin_class), {}),
-    )
+    site.register(model, type(f"SuperuserOnly{admin_class.__name__}", bases, {}))
 
 
 for label in SUPERUSER_ONLY_MODELS:
