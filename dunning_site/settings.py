@@ -302,13 +302,13 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("DUNNING_LOGIN_COOLOFF_MINUTES", 3
 # of a shared office address, and stops one address from guessing one user's password.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# Behind a reverse proxy, name the number of proxies and the header they set, or every
-# request seems to come from the proxy and one attacker locks everyone out. Without a proxy
-# keep the defaults (REMOTE_ADDR), because clients can forge X-Forwarded-For.
-AXES_IPWARE_PROXY_COUNT = env_int("DUNNING_PROXY_COUNT", 0, minimum=0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(
-    env_list("DUNNING_CLIENT_IP_HEADERS", ["REMOTE_ADDR"])
-)
+# Behind reverse proxies, set DUNNING_PROXY_COUNT to their number: the client address is
+# then read from the header they append to (DUNNING_CLIENT_IP_HEADER), counting from the
+# right. Without it every login seems to come from the proxy, and one attacker locks every
+# user out. Without a proxy keep 0 (REMOTE_ADDR), because clients can forge the header.
+AXES_CLIENT_IP_CALLABLE = "dunning_site.client_address.client_ip_address"
+DUNNING_PROXY_COUNT = env_int("DUNNING_PROXY_COUNT", 0, minimum=0)
+DUNNING_CLIENT_IP_HEADER = env_str("DUNNING_CLIENT_IP_HEADER", "HTTP_X_FORWARDED_FOR")
 
 # Two-factor login (django-otp TOTP). When on, managers and superusers must log in with a
 # code from a confirmed device; other staff with a confirmed device must use it too.
