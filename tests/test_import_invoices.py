@@ -243,7 +243,7 @@ def test_rising_amount_paid_records_payment_and_thank_you(tmp_path, anymail_back
     assert thank_you.payment == payment
 
 
-def test_first_import_is_historical_and_sends_no_thank_you(tmp_path):
+def test_first_import_is_historical(tmp_path):
     first = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row()])
     record = import_file(first, kind="invoices", source_name="Spreadsheet")
     assert record.is_historical is True

@@ -254,7 +254,7 @@ def test_scientific_notation_identifier_rejected(tmp_path):
 # Row numbers ------------------------------------------------------------------------------
 
 
-def test_row_numbers_count_blank_lines_and_multiline_cells_once(tmp_path):
+def test_row_numbers_match_spreadsheet(tmp_path):
     rows = [
         invoice_row(invoice_number="INV-1", description="first line\nsecond line\nthird line"),
         None,
@@ -343,7 +343,7 @@ def test_unparseable_phone_rejected(tmp_path):
     assert record.errors[0].startswith('row 2, column "phone", value "call reception": not a phone number;')
 
 
-def test_time_zone_inferred_from_phone_when_country_is_ambiguous(tmp_path):
+def test_time_zone_from_phone(tmp_path):
     # Spain has two clocks (Madrid, Canary Islands); a Madrid landline settles it.
     record = import_rows(tmp_path, [invoice_row(country="ES", phone="+34 912 345 678")])
 

@@ -130,13 +130,13 @@ class HeaderMatch:
 
 
 def match_headers(layout: Layout, headers: list[str]) -> HeaderMatch:
-    wanted = {}
+    field_by_header = {}
     for column in layout.columns:
         for spelling in (column.header, *column.aliases):
-            wanted[normalise_header(spelling)] = column.field
+            field_by_header[normalise_header(spelling)] = column.field
     positions: dict[str, int] = {}
     for position, header in enumerate(headers):
-        field = wanted.get(normalise_header(header))
+        field = field_by_header.get(normalise_header(header))
         if field and field not in positions:
             positions[field] = position
     missing = [column for column in layout.columns if column.required and column.field not in positions]

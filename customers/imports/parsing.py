@@ -21,7 +21,7 @@ from django.core.validators import URLValidator, validate_email
 from customers.imports.errors import CellError
 from customers.money import CurrencyError, currency_places
 
-# Invoice.amount and friends are DecimalField(max_digits=14, decimal_places=2).
+# Invoice and payment amounts are DecimalField(max_digits=14, decimal_places=2).
 MAX_AMOUNT = Decimal("999999999999.99")
 # Excel's largest date serial is 9999-12-31.
 MAX_EXCEL_SERIAL = 2958465

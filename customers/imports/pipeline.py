@@ -243,37 +243,28 @@ def blank_value(kind: str):
     return ""
 
 
+# Column kind -> parser of one non-blank cell. Amounts are checked against the row's
+# currency later, and D/M/Y dates reach the parser only once the file proved that order.
+CELL_PARSERS = {
+    "text": lambda column, value, row: parsing.parse_text(value, max_length=column.max_length),
+    "identifier": lambda column, value, row: parsing.parse_identifier(value, max_length=column.max_length or 100),
+    "amount": lambda column, value, row: parsing.parse_amount(value, places=None),
+    "date": lambda column, value, row: parsing.parse_date(value, day_first=True),
+    "timestamp": lambda column, value, row: parsing.parse_utc_timestamp(value),
+    "currency": lambda column, value, row: parsing.parse_currency(value),
+    "email": lambda column, value, row: parsing.parse_email(value),
+    "country": lambda column, value, row: parsing.parse_country(value),
+    "phone": lambda column, value, row: parsing.parse_phone(value, region=row.get("country", "")),
+    "time_zone": lambda column, value, row: parsing.parse_time_zone(value),
+    "url": lambda column, value, row: parsing.parse_url(value),
+    "customer_type": lambda column, value, row: parsing.parse_choice(value, CUSTOMER_TYPES, default=Customer.Kind.BUSINESS),
+    "invoice_status": lambda column, value, row: parsing.parse_choice(value, INVOICE_STATUSES, default=Invoice.LedgerStatus.OPEN),
+    "stripe_status": lambda column, value, row: parsing.parse_choice(value, STRIPE_STATUSES, default=""),
+}
+
+
 def parse_cell(column, value, parsed_so_far: dict):
-    kind = column.kind
-    if kind == "identifier":
-        return parsing.parse_identifier(value, max_length=column.max_length or 100)
-    if kind == "text":
-        return parsing.parse_text(value, max_length=column.max_length)
-    if kind == "amount":
-        return parsing.parse_amount(value, places=None)
-    if kind == "date":
-        return parsing.parse_date(value, day_first=True)
-    if kind == "timestamp":
-        return parsing.parse_utc_timestamp(value)
-    if kind == "currency":
-        return parsing.parse_currency(value)
-    if kind == "email":
-        return parsing.parse_email(value)
-    if kind == "country":
-        return parsing.parse_country(value)
-    if kind == "phone":
-        return parsing.parse_phone(value, region=parsed_so_far.get("country", ""))
-    if kind == "time_zone":
-        return parsing.parse_time_zone(value)
-    if kind == "url":
-        return parsing.parse_url(value)
-    if kind == "customer_type":
-        return parsing.parse_choice(value, CUSTOMER_TYPES, default=Customer.Kind.BUSINESS)
-    if kind == "invoice_status":
-        return parsing.parse_choice(value, INVOICE_STATUSES, default=Invoice.LedgerStatus.OPEN)
-    if kind == "stripe_status":
-        return parsing.parse_choice(value, STRIPE_STATUSES, default="")
-    raise AssertionError(f"no parser for column kind {kind!r}")
+    return CELL_PARSERS[column.kind](column, value, parsed_so_far)
 
 
 def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:
@@ -323,9 +314,9 @@ def template_invoice_from_row(row: ParsedRow, validation: Validation) -> Invoice
 
 
 def stripe_invoice_from_row(row: ParsedRow, validation: Validation) -> InvoiceRow | None:
-    """Map a Stripe export row: the invoice `id` (in_...) is the stored invoice number,
-    because Stripe's human `Number` may change while an invoice is a draft, and the
-    `id` never does."""
+    """Map a Stripe export row. The invoice `id` (in_...) is the stored invoice number
+    because it identifies the invoice from its creation, while `Number` can be blank in
+    an export (drafts have none)."""
     values = row.values
     layout = validation.layout
     status = values["status"]
@@ -553,7 +544,7 @@ def plan_invoice(row: InvoiceRow, existing: Invoice | None) -> dict:
     changed = diff_fields(existing, values)
     if existing.customer.external_id != customer_key:
         changed["customer"] = [existing.customer.external_id, customer_key]
-    # A rising amount paid is a payment; a balance that drops without it (a credit note,
+    # A rising amount paid is a payment. A balance that drops without it (a credit note,
     # a write-off) is only a balance change.
     new_paid = values.get("amount_paid")
     if new_paid is not None and new_paid > existing.amount_paid:

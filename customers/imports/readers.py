@@ -1,7 +1,7 @@
 """Read CSV and XLSX files into rows numbered as a spreadsheet program shows them.
 
-Cells keep the type the file gives: text for CSV; text, int, float, datetime or bool for
-XLSX. Parsing into domain values happens in `parsing`, so that every rule applies to both
+Cells keep the type the file gives. CSV cells are text, and XLSX cells are text, int,
+float, datetime or bool. Parsing into domain values happens in `parsing`, so that every rule applies to both
 formats.
 """
 
@@ -51,7 +51,7 @@ def read_table(path, *, file_name: str | None = None) -> Table:
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode as UTF-8 (with or without BOM), else as Windows-1252; return (text, encoding).
+    """Decode as UTF-8 (with or without BOM), else as Windows-1252, and return (text, encoding).
 
     Windows-1252 leaves five byte values undefined, so bytes that are neither valid UTF-8
     nor Windows-1252 raise ImportFileError instead of producing mojibake.

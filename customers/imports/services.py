@@ -21,7 +21,7 @@ from customers.models import ImportRecord, Source
 logger = logging.getLogger(__name__)
 
 IMPORT_KINDS = (ImportRecord.Kind.INVOICES, ImportRecord.Kind.PAYMENTS)
-# An applied import keeps at most this many change entries (unchanged rows are not kept);
+# An applied import keeps at most this many change entries, and no unchanged rows.
 # `counts` still covers every row.
 CHANGES_LIMIT = 1000
 DEFAULT_SOURCE_NAMES = {"stripe-invoices": "Stripe"}
