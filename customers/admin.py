@@ -562,8 +562,10 @@ class PauseForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["customer"].required = False
-        self.fields["customer"].help_text = _("Filled in from the invoice when left blank.")
+        # The field is missing when the page is read-only for this user.
+        if "customer" in self.fields:
+            self.fields["customer"].required = False
+            self.fields["customer"].help_text = _("Filled in from the invoice when left blank.")
 
     def clean(self):
         cleaned = super().clean()

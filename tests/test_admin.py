@@ -162,6 +162,17 @@ def test_change_pages_render(admin_client, ledger):
         assert response.status_code == 200, name
 
 
+def test_view_only_staff_open_pages(client, ledger):
+    viewer = UserFactory(username="viewer")
+    viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    client.force_login(viewer)
+
+    for name in CHANGELISTS:
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+    for name, pk in change_pages(ledger):
+        assert client.get(reverse(f"admin:{name}_change", args=[pk])).status_code == 200, name
+
+
 def test_hostile_name_escaped_everywhere(admin_client, ledger):
     urls = [reverse(f"admin:{name}_changelist") for name in CHANGELISTS]
     urls += [reverse(f"admin:{name}_change", args=[pk]) for name, pk in change_pages(ledger)]
