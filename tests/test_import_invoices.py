@@ -394,3 +394,96 @@ def test_confirm_twice_is_rejected(tmp_path):
     with pytest.raises(ImportStateError):
         import_confirm(record)
     assert Invoice.objects.count() == 1
+
+
+def test_changed_customer_details_update_customer(tmp_path):
+    first = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(country="GB")])
+    import_file(first, kind="invoices", source_name="Spreadsheet")
+    before = Customer.objects.get()
+    second = write_csv(tmp_path / "b.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(country="FR", email="compta@harbour.example")])
+
+    record = import_file(second, kind="invoices", source_name="Spreadsheet")
+
+    assert record.counts["customers"] == {"created": 0, "updated": 1, "unchanged": 0}
+    assert record.counts["invoices"]["unchanged"] == 1
+    customer = Customer.objects.get()
+    assert customer.email == "compta@harbour.example"
+    assert customer.effective_time_zone == "Europe/Paris"
+    assert customer.updated_at > before.updated_at
+    assert Invoice.objects.get().version == 1
+
+
+def test_column_left_out_keeps_stored_field(tmp_path):
+    first = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(segment="trade")])
+    import_file(first, kind="invoices", source_name="Spreadsheet")
+    header = [name for name in TEMPLATE_INVOICE_HEADER if name not in ("segment", "payment_link")]
+    second = write_csv(tmp_path / "b.csv", header, [invoice_row()])
+
+    record = import_file(second, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.UNCHANGED
+    assert Customer.objects.get().segment == "trade"
+    assert Invoice.objects.get().payment_link == "https://pay.example/INV-1"
+
+
+def test_failure_during_apply_writes_nothing(tmp_path, monkeypatch):
+    from customers.imports import pipeline
+
+    first = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(amount_paid="0.00")])
+    import_file(first, kind="invoices", source_name="Spreadsheet")
+    second = write_csv(
+        tmp_path / "b.csv",
+        TEMPLATE_INVOICE_HEADER,
+        [invoice_row(amount_paid="50.00", amount_due="50.00"), invoice_row(invoice_number="INV-2")],
+    )
+
+    def broken_payment_record(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(pipeline.customer_services, "payment_record", broken_payment_record)
+    with pytest.raises(RuntimeError):
+        import_file(second, kind="invoices", source_name="Spreadsheet")
+
+    record = ImportRecord.objects.order_by("-pk").first()
+    assert record.status == ImportRecord.Status.FAILED
+    assert "database went away" in record.errors[0]
+    assert Invoice.objects.get(number="INV-1").amount_due == Decimal("100.00")
+    assert not Invoice.objects.filter(number="INV-2").exists()
+
+
+def test_explicit_layout_checked_against_header(tmp_path):
+    path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row()])
+
+    record = import_file(path, kind="invoices", source_name="Stripe", layout="stripe")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    # customer_id, amount_due and status are spellings of Stripe's "Customer ID", "Amount Due" and "Status".
+    assert record.errors == [
+        'missing required column "id" for layout "stripe-invoices" (Stripe invoices export); add it to the header row in row 1'
+    ]
+
+
+def test_duplicate_header_rejected(tmp_path):
+    header = [*TEMPLATE_INVOICE_HEADER, "Due Date"]
+    path = write_csv(tmp_path / "a.csv", header, [invoice_row()])
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors[0].startswith('column "Due Date" appears twice in the header row (columns 12 and 20)')
+
+
+def test_applied_changes_are_capped(tmp_path, monkeypatch):
+    from customers.imports import services
+
+    monkeypatch.setattr(services, "CHANGES_LIMIT", 3)
+    rows = [invoice_row(invoice_number=f"INV-{n}") for n in range(1, 6)]
+    path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, rows)
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.APPLIED
+    assert len(record.changes) == 3
+    assert record.counts["changes_not_stored"] == 3
+    assert record.counts["invoices"]["created"] == 5
+    assert Invoice.objects.count() == 5

@@ -187,8 +187,8 @@ def detect_layout(headers: list[str], *, kind: str, layout_name: str | None = No
 
     closest = max(matches, key=lambda match: len(match.positions))
     names = ", ".join(f'"{column.header}"' for column in closest.missing)
-    plural = "columns" if len(closest.missing) > 1 else "column"
-    raise ImportFileError(
-        f'missing required {plural} {names} for layout "{closest.layout.name}" ({closest.layout.title}); '
-        "add them to the header row in row 1"
-    )
+    if len(closest.missing) > 1:
+        missing, fix = f"missing required columns {names}", "add them to the header row in row 1"
+    else:
+        missing, fix = f"missing required column {names}", "add it to the header row in row 1"
+    raise ImportFileError(f'{missing} for layout "{closest.layout.name}" ({closest.layout.title}); {fix}')

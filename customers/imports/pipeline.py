@@ -638,6 +638,13 @@ def plan_changes_anything(entries: list[dict]) -> bool:
 # 3. Apply -----------------------------------------------------------------------------
 
 
+def in_bulk(queryset, ids: list) -> dict:
+    found = {}
+    for chunk in chunks(ids):
+        found.update(queryset.in_bulk(chunk))
+    return found
+
+
 def python_value(model, name: str, value):
     if value is None:
         return None
@@ -711,13 +718,14 @@ def apply_plan(record, entries: list[dict], *, user=None) -> None:
 def apply_customers(entries: list[dict], source: Source) -> dict[str, int]:
     """Create and update customers; return customer ids by external id for every entry."""
     ids = {entry["key"]: entry["id"] for entry in entries if entry["id"]}
+    stored = in_bulk(Customer.objects.all(), [entry["id"] for entry in entries if entry["action"] == "update"])
     new_customers = []
     for entry in entries:
         values = {name: python_value(Customer, name, new) for name, (_old, new) in entry["fields"].items()}
         if entry["action"] == "create":
             new_customers.append(Customer(source=source, **values))
         elif entry["action"] == "update":
-            customer = Customer.objects.get(pk=entry["id"])
+            customer = stored[entry["id"]]
             for name, value in values.items():
                 setattr(customer, name, value)
             customer.save(update_fields=[*values, "updated_at"])
@@ -732,6 +740,7 @@ def apply_invoices(entries: list[dict], source: Source, customer_ids: dict[str, 
     """Create and update invoices; return the (invoice, amount) payments to record."""
     payments_due = []
     new_invoices = []
+    stored = in_bulk(Invoice.objects.all(), [entry["id"] for entry in entries if entry.get("id")])
     for entry in entries:
         if entry["action"] == "skip":
             continue
@@ -744,7 +753,7 @@ def apply_invoices(entries: list[dict], source: Source, customer_ids: dict[str, 
         if entry["action"] == "create":
             new_invoices.append(Invoice(source=source, **values))
             continue
-        invoice = Invoice.objects.get(pk=entry["id"])
+        invoice = stored[entry["id"]]
         if entry["action"] == "update":
             for name, value in values.items():
                 setattr(invoice, name, value)
