@@ -376,3 +376,31 @@ def test_workbook_reader_opens_first_sheet_only(tmp_path):
 
     assert record.status == ImportRecord.Status.APPLIED, record.errors
     assert Invoice.objects.count() == 1
+
+
+def test_xlsx_float_amount_read_at_excel_precision(tmp_path):
+    rows = [invoice_row(amount=0.1 + 0.2, amount_due=0.1 + 0.2, amount_paid=0)]
+    path = write_xlsx(tmp_path / "floats.xlsx", TEMPLATE_INVOICE_HEADER, rows)
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.APPLIED, record.errors
+    assert Invoice.objects.get().amount == Decimal("0.30")
+
+
+def test_xlsx_float_amount_with_extra_decimals_rejected(tmp_path):
+    path = write_xlsx(tmp_path / "floats.xlsx", TEMPLATE_INVOICE_HEADER, [invoice_row(amount=100.005, amount_due=100)])
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors[0].startswith('row 2, column "amount", value "100.005": 3 decimal places')
+
+
+def test_xlsx_long_numeric_identifier_rejected(tmp_path):
+    path = write_xlsx(tmp_path / "ids.xlsx", TEMPLATE_INVOICE_HEADER, [invoice_row(invoice_number=1234567890123456789)])
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert "too long for a number cell" in record.errors[0]

@@ -2,8 +2,8 @@
 with the reason and the fix; the pipeline adds the row and the column.
 
 Amounts are parsed from text into Decimal and never pass through float, except for XLSX
-number cells, which openpyxl already returns as float: those are read through their
-shortest round-trip text (`repr`), which is the number the spreadsheet displays.
+number cells, which openpyxl already returns as float. Those are read at Excel's own
+precision of 15 significant digits.
 """
 
 import datetime
@@ -23,6 +23,9 @@ from customers.money import CurrencyError, currency_places
 
 # Invoice and payment amounts are DecimalField(max_digits=14, decimal_places=2).
 MAX_AMOUNT = Decimal("999999999999.99")
+# Excel keeps 15 significant digits, so a number cell of 16 or more digits has lost some.
+EXCEL_SIGNIFICANT_DIGITS = 15
+EXCEL_EXACT_INTEGER_LIMIT = 10**EXCEL_SIGNIFICANT_DIGITS
 # Excel's largest date serial is 9999-12-31.
 MAX_EXCEL_SERIAL = 2958465
 
@@ -69,6 +72,11 @@ def parse_identifier(value, *, max_length: int = 100) -> str:
         raise CellError("not an identifier", "format the column as Text and type the id again")
     if isinstance(value, float) and not value.is_integer():
         raise CellError("a decimal number, not an identifier", "format the column as Text and type the id again")
+    if isinstance(value, (int, float)) and abs(value) >= EXCEL_EXACT_INTEGER_LIMIT:
+        raise CellError(
+            "an id too long for a number cell, so the spreadsheet has already lost its last digits",
+            "format the column as Text and type the ids again",
+        )
     text = parse_text(value, max_length=max_length)
     if SCIENTIFIC_NOTATION.match(text):
         raise CellError(
@@ -125,7 +133,10 @@ def _amount_from_cell(value, currency: str) -> Decimal:
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
-        return Decimal(repr(value))
+        # A binary float such as 0.30000000000000004 (from =0.1+0.2) is read at Excel's
+        # own precision, which is the value Excel displays. Decimals beyond the currency's
+        # are still rejected afterwards.
+        return Decimal(format(value, f".{EXCEL_SIGNIFICANT_DIGITS}g"))
 
     text = str(value).strip()
     negative = False
