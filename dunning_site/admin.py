@@ -2,7 +2,7 @@
 records and two-factor devices.
 
 A django-q2 schedule names any importable function to run, and a user or group change
-grants any permission, so no role may see or change these; only superusers can. The
+can grant any permission. So no role may see or change these pages, only superusers. The
 admin classes registered by Django and the packages are kept, with every permission
 check narrowed to superusers. This module is imported last (dunning_site is the last
 installed app), after those packages registered their classes.

@@ -1,8 +1,8 @@
 """The project's admin site: Django's admin with an optional two-factor login.
 
 When DUNNING_REQUIRE_2FA is on, managers, superusers and any staff member with a
-confirmed device must log in with a one-time code; the admin treats them as logged out
-until they do. When it is off, nobody is asked for a code.
+confirmed device must log in with a one-time code. Until they do, the admin treats them
+as logged out. When the setting is off, nobody is asked for a code.
 """
 
 from django.conf import settings

@@ -139,7 +139,7 @@ ROLES: dict[str, frozenset[str]] = {
 
 @dataclass
 class RoleSyncResult:
-    """What one sync_roles() call changed, and which permissions it could not find."""
+    """The changes one sync_roles() call made, and the permissions it could not find."""
 
     groups_created: list[str] = field(default_factory=list)
     permissions_created: list[str] = field(default_factory=list)

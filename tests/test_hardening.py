@@ -436,7 +436,8 @@ def test_login_page_asks_for_code_only_when_on(client, settings):
 
 
 @pytest.mark.django_db
-def test_delivery_keeps_personal_data_out_of_tags_metadata_and_logs(anymail_backend, caplog):
+def test_delivery_hides_personal_data(anymail_backend, caplog):
+    """The ESP tags and metadata and the logs carry no customer name, email or phone."""
     delivery = pytest.importorskip("campaigns.delivery", reason="campaigns.delivery is not written yet")
     from campaigns.models import Touchpoint, TouchpointInvoice
     from tests.factories import CampaignStepFactory, CustomerFactory, InvoiceFactory, MessageTemplateFactory

@@ -224,7 +224,7 @@ def page_outcome(response, *, change_page: bool = False) -> str:
 
     A page that redirects to another admin page gets the outcome of that page, so an add
     page that sends users to a custom import form is as open as that form. A redirect to
-    the admin index is Django's "object does not exist" answer.
+    the admin index is how Django reports that the object does not exist.
     """
     status = response.status_code
     final_path = response.request["PATH_INFO"]
@@ -237,7 +237,7 @@ def page_outcome(response, *, change_page: bool = False) -> str:
     if change_page:
         context = response.context_data or {}
         if "has_change_permission" not in context:
-            # Another read-only page stands in for the change form.
+            # The admin shows another read-only page in place of the change form.
             return "view"
         return "edit" if context["has_change_permission"] else "view"
     return "allow"

@@ -200,7 +200,7 @@ def test_task_results_stay_read_only_for_superuser(client):
     assert response.status_code == 403
 
 
-def test_index_hides_superuser_apps_from_staff_with_every_permission(client):
+def test_index_hides_superuser_apps(client):
     user = UserFactory(username="almost-root")
     user.user_permissions.set(Permission.objects.all())
     client.force_login(user)
