@@ -2,16 +2,29 @@
 and superuser-only pages closed to every role."""
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.core.management.sql import emit_post_migrate_signal
+from django.urls import path
+from import_export.admin import ImportExportModelAdmin
 
+from customers.models import Invoice
 from dunning_site import roles
 import factory.random  # noqa: F401  (tests/factories.py uses factory.random without importing it)
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+# A site with a django-import-export admin, for the import and export permission checks.
+import_export_site = admin.AdminSite(name="import_export_admin")
+import_export_site.register(Invoice, ImportExportModelAdmin)
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("import-export-admin/", import_export_site.urls),
+]
 
 SUPERUSER_ONLY_CHANGELISTS = [
     "/admin/auth/user/",
@@ -210,3 +223,37 @@ def test_index_hides_superuser_apps(client):
     app_labels = {app["app_label"] for app in response.context["app_list"]}
     assert "auth" not in app_labels
     assert "django_q" not in app_labels
+
+
+def role_member(username: str, group_name: str):
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+@pytest.mark.urls("tests.test_roles")
+@pytest.mark.parametrize(
+    ("group_name", "expected_status"),
+    [(roles.DATA_STAFF, 200), (roles.AGENT, 403), (roles.MANAGER, 403)],
+)
+@pytest.mark.parametrize("view", ["import", "export"])
+def test_import_export_urls_need_role_permission(client, group_name, expected_status, view):
+    client.force_login(role_member("member", group_name))
+
+    response = client.get(f"/import-export-admin/customers/invoice/{view}/")
+
+    assert response.status_code == expected_status
+
+
+@pytest.mark.urls("tests.test_roles")
+@pytest.mark.parametrize(
+    ("group_name", "buttons_shown"),
+    [(roles.DATA_STAFF, True), (roles.AGENT, False)],
+)
+def test_import_export_buttons_follow_permissions(client, group_name, buttons_shown):
+    client.force_login(role_member("member", group_name))
+
+    page = client.get("/import-export-admin/customers/invoice/").content.decode()
+
+    assert ("/import-export-admin/customers/invoice/import/" in page) is buttons_shown
+    assert ("/import-export-admin/customers/invoice/export/" in page) is buttons_shown
