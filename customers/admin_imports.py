@@ -182,7 +182,7 @@ class ImportRecordAdmin(DunningModelAdmin):
             "title": _("Import of %(file)s") % {"file": record.file_name},
             "record": record,
             "layout_title": layout.title if layout else "",
-            "count_rows": count_rows(record.counts),
+            "count_rows": services.ordered_counts(record.counts),
             "change_groups": change_groups(record.changes),
             "can_confirm": record.status == ImportRecord.Status.PREVIEWED and request.user.has_perm(IMPORT_PERMISSION),
             "preview_limit": PREVIEW_ROWS_PER_GROUP,
@@ -214,16 +214,11 @@ class ImportRecordAdmin(DunningModelAdmin):
 
 def counts_text(counts: dict) -> str:
     parts = []
-    for entity, values in (counts or {}).items():
-        if isinstance(values, dict):
-            details = ", ".join(f"{count} {action}" for action, count in values.items() if count)
-            if details:
-                parts.append(f"{entity}: {details}")
+    for entity, values in services.ordered_counts(counts):
+        details = ", ".join(f"{count} {action}" for action, count in values if count)
+        if details:
+            parts.append(f"{entity}: {details}")
     return "; ".join(parts) or "-"
-
-
-def count_rows(counts: dict) -> list[tuple[str, list[tuple[str, int]]]]:
-    return [(entity, list(values.items())) for entity, values in (counts or {}).items() if isinstance(values, dict)]
 
 
 def change_groups(changes: list[dict]) -> list[dict]:

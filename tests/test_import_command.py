@@ -27,7 +27,8 @@ def test_command_imports_and_prints_counts():
 
     assert "Layout: template-invoices" in stdout
     assert "Source: Spreadsheet" in stdout
-    assert "Invoices: 4 created" in stdout
+    assert "Customers: 3 created, 0 updated, 0 unchanged" in stdout
+    assert "Invoices: 4 created, 0 updated, 0 unchanged, 0 skipped" in stdout
     assert stderr == ""
     assert Invoice.objects.count() == 4
 

@@ -168,3 +168,16 @@ def test_payments_only_for_own_source(tmp_path, invoice):
 
     assert record.status == ImportRecord.Status.REFUSED
     assert Payment.objects.count() == 0
+
+
+def test_every_error_reported_at_once(tmp_path, invoice):
+    rows = [["INV-1", "10.00", "soon", "A", "", ""], ["INV-404", "10.00", "2026-11-20", "B", "", ""]]
+
+    record = import_payments(tmp_path, rows)
+
+    assert record.errors == [
+        'row 2, column "paid_on", value "soon": not a date; use YYYY-MM-DD or DD/MM/YYYY',
+        'row 3, column "invoice_number", value "INV-404": no invoice with this number in source "Spreadsheet"; '
+        "import the invoice first or correct the number",
+    ]
+    assert record.counts["payments"] == {"recorded": 0, "skipped": 0}

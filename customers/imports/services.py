@@ -28,8 +28,23 @@ DEFAULT_SOURCE_NAMES = {"stripe-invoices": "Stripe"}
 DEFAULT_SOURCE_NAME = "Spreadsheet"
 
 
+# Display order of `counts`. PostgreSQL's jsonb does not keep the order of object keys.
+COUNT_ENTITIES = ("customers", "invoices", "payments")
+COUNT_ACTIONS = ("created", "updated", "unchanged", "skipped", "recorded")
+
+
 class ImportStateError(ValueError):
     """The import record is not in a state that allows the requested step."""
+
+
+def ordered_counts(counts: dict) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Return the per-entity counts of an import record as (entity, [(action, count)]) in display order."""
+    rows = []
+    for entity in COUNT_ENTITIES:
+        values = (counts or {}).get(entity)
+        if isinstance(values, dict):
+            rows.append((entity, [(action, values[action]) for action in COUNT_ACTIONS if action in values]))
+    return rows
 
 
 def default_source_name(layout_name: str) -> str:
@@ -115,12 +130,15 @@ def import_preview(
 
     validation = pipeline.validate(table, match)
     entries: list[dict] = []
-    if not validation.errors:
-        if kind == ImportRecord.Kind.PAYMENTS:
-            entries = pipeline.plan_payments(validation, record.source)
-        else:
-            entries = pipeline.plan_invoices(validation, record.source)
+    if kind == ImportRecord.Kind.PAYMENTS:
+        # Matching rows to invoices finds more errors (unknown invoice, other currency), so
+        # it runs on the valid rows even when others failed, to report every error at once.
+        entries = pipeline.plan_payments(validation, record.source)
+    elif not validation.errors:
+        entries = pipeline.plan_invoices(validation, record.source)
 
+    if validation.errors:
+        entries = []
     record.counts = {"rows": record.row_count, **pipeline.count_entries(entries, kind)}
     if validation.errors:
         record.status = ImportRecord.Status.REFUSED

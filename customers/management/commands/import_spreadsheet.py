@@ -66,10 +66,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Source: {record.source.name}")
         self.stdout.write(f"Historical: {'yes (no thank-you messages)' if record.is_historical else 'no'}")
         self.stdout.write(f"Rows: {record.row_count}")
-        for entity, counts in record.counts.items():
-            if isinstance(counts, dict):
-                summary = ", ".join(f"{count} {action}" for action, count in counts.items())
-                self.stdout.write(f"{entity.capitalize()}: {summary}")
+        for entity, counts in services.ordered_counts(record.counts):
+            summary = ", ".join(f"{count} {action}" for action, count in counts)
+            self.stdout.write(f"{entity.capitalize()}: {summary}")
         for entry in record.changes:
             if entry.get("action") == "skip":
                 self.stdout.write(f"Skipped row {entry['row']} ({entry['key']}): {entry.get('note', '')}")
