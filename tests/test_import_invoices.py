@@ -487,3 +487,13 @@ def test_applied_changes_are_capped(tmp_path, monkeypatch):
     assert record.counts["changes_not_stored"] == 3
     assert record.counts["invoices"]["created"] == 5
     assert Invoice.objects.count() == 5
+
+
+def test_header_only_file_rejected(tmp_path):
+    path = write_csv(tmp_path / "empty.csv", TEMPLATE_INVOICE_HEADER, [None, None])
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors == ["the file has no data rows below the header; export the rows too"]
+    assert Source.objects.get(name="Spreadsheet").last_imported_at is None

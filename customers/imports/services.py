@@ -114,6 +114,10 @@ def import_preview(
     try:
         table = read_table(path, file_name=record.file_name)
         match = detect_layout(table.headers, kind=kind, layout_name=layout)
+        # An empty export is more likely a mistake than a ledger with nothing in it, and
+        # applying it would mark the source's data as fresh.
+        if not table.rows:
+            raise ImportFileError("the file has no data rows below the header; export the rows too")
     except ImportFileError as error:
         record.source = get_or_create_source(source_name, layout_hint=layout, kind=kind)
         record.is_historical = resolve_historical(record.source, historical)
