@@ -35,7 +35,7 @@ class Layout:
 
 
 def normalise_header(header: str) -> str:
-    text = (header or "").replace("\ufeff", "").strip().lstrip("*").strip().lower()
+    text = (header or "").strip().lstrip("*").strip().lower()
     return "".join(char for char in text if not char.isspace() and char != "_")
 
 

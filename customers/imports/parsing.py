@@ -285,7 +285,7 @@ def parse_choice(value, choices: dict[str, str], *, default: str) -> str:
 
 
 def parse_email(value) -> str:
-    text = parse_text(value)
+    text = parse_text(value, max_length=254)  # Customer.email is an EmailField of 254 characters
     if not text:
         return ""
     try:
