@@ -5,9 +5,12 @@ confirmed device must log in with a one-time code. Until they do, the admin trea
 as logged out. When the setting is off, nobody is asked for a code.
 """
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
@@ -58,6 +61,19 @@ class DunningAdminSite(admin.AdminSite):
     def login_template(self):
         # django-otp's template adds the device and code fields to the login page.
         return OTP_LOGIN_TEMPLATE if settings.DUNNING_REQUIRE_2FA else None
+
+    def get_urls(self):
+        from dunning_site import two_factor
+
+        urls = [
+            path(
+                "two-factor/",
+                self.admin_view(partial(two_factor.enrol_view, admin_site=self)),
+                name="two_factor_enrol",
+            ),
+            path("two-factor/qrcode/", self.admin_view(two_factor.enrol_qrcode_view), name="two_factor_qrcode"),
+        ]
+        return urls + super().get_urls()
 
     def has_permission(self, request):
         if not super().has_permission(request):

@@ -462,6 +462,99 @@ def test_login_page_asks_for_code_only_when_on(client, settings):
     assert 'name="otp_token"' in on
 
 
+ENROL_URL = "/admin/two-factor/"
+
+
+@pytest.mark.django_db
+def test_enrolment_page_shows_key_of_new_device(client):
+    agent = staff("agent", roles.AGENT)
+    client.force_login(agent)
+
+    response = client.get(ENROL_URL)
+
+    device = TOTPDevice.objects.get(user=agent)
+    assert response.status_code == 200
+    assert device.confirmed is False
+    assert base64.b32encode(device.bin_key).decode() in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_enrolment_qrcode_is_svg_of_own_device(client):
+    client.force_login(staff("agent", roles.AGENT))
+
+    response = client.get(ENROL_URL + "qrcode/")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in response.content
+
+
+@pytest.mark.django_db
+def test_enrolment_rejects_wrong_code(client):
+    agent = staff("agent", roles.AGENT)
+    client.force_login(agent)
+    client.get(ENROL_URL)
+    device = TOTPDevice.objects.get(user=agent)
+    wrong = f"{(int(current_code(device)) + 1) % 10**device.digits:0{device.digits}d}"
+
+    response = client.post(ENROL_URL, {"code": wrong})
+
+    device.refresh_from_db()
+    assert response.status_code == 200
+    assert device.confirmed is False
+    assert "invalid or expired" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_enrolment_confirms_device_with_right_code(client, settings):
+    agent = staff("agent", roles.AGENT)
+    client.force_login(agent)
+    client.get(ENROL_URL)
+    device = TOTPDevice.objects.get(user=agent)
+
+    response = client.post(ENROL_URL, {"code": current_code(device)})
+
+    device.refresh_from_db()
+    assert response.status_code == 302
+    assert device.confirmed is True
+    settings.DUNNING_REQUIRE_2FA = True
+    assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_enrolled_agent_needs_code_at_next_login(client, two_factor_on):
+    agent = staff("agent", roles.AGENT)
+    client.force_login(agent)
+    client.get(ENROL_URL)
+    device = TOTPDevice.objects.get(user=agent)
+    client.post(ENROL_URL, {"code": current_code(device)})
+    client.logout()
+
+    admin_login(client, "agent", PASSWORD)
+
+    assert not is_logged_in(client)
+
+
+@pytest.mark.django_db
+def test_enrolment_page_adds_no_second_device(client):
+    agent = staff("agent", roles.AGENT)
+    TOTPDevice.objects.create(user=agent, name="phone", confirmed=True)
+    client.force_login(agent)
+
+    response = client.get(ENROL_URL)
+
+    assert "confirmed authenticator app" in response.content.decode()
+    assert TOTPDevice.objects.filter(user=agent).count() == 1
+
+
+@pytest.mark.django_db
+def test_enrolment_needs_staff_login(client):
+    response = client.get(ENROL_URL)
+
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(LOGIN_URL)
+
+
 # --- Personal data in logs and ESP tags ----------------------------------------------
 
 
