@@ -1,8 +1,8 @@
 """Self-service enrolment of an authenticator app (TOTP) for staff.
 
 A logged-in staff member opens /admin/two-factor/, scans the QR code with an
-authenticator app and enters the code it shows; the device is then confirmed, and from
-then on their login asks for a code whenever DUNNING_REQUIRE_2FA is on. Removing a
+authenticator app and enters the code it shows, which confirms the device. From then on
+their login requires a code whenever DUNNING_REQUIRE_2FA is on. Removing a
 device is for superusers, in the admin's TOTP device pages.
 """
 
