@@ -405,12 +405,20 @@ class InvoiceAdmin(DunningModelAdmin):
     search_help_text = _("Exact invoice number, customer name starting with the text, or exact customer id.")
     show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("customer",)
-    readonly_fields = INVOICE_LEDGER_FIELDS
     fields = INVOICE_LEDGER_FIELDS
     inlines = (PaymentInline, DisputeInline, InvoicePauseInline, PromiseInline)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(days_overdue=DaysSince(timezone.localdate(), "due_date"))
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and request.user.has_perm("customers.add_payment"):
+            fields.insert(fields.index("ledger_status") + 1, "record_payment")
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*INVOICE_LEDGER_FIELDS, "record_payment")
 
     def has_add_permission(self, request):
         # Invoices come from imports, which own every ledger field.
@@ -438,6 +446,15 @@ class InvoiceAdmin(DunningModelAdmin):
     @admin.display(description=_("amount due"), ordering="amount_due")
     def amount_due_with_currency(self, invoice):
         return format_money(invoice.amount_due, invoice.currency)
+
+    @admin.display(description=_("payment"))
+    def record_payment(self, invoice):
+        return format_html(
+            '<a href="{}?{}">{}</a>',
+            reverse("admin:customers_payment_add"),
+            urlencode({"invoice": invoice.pk}),
+            _("Record a payment for this invoice"),
+        )
 
     def save_formset(self, request, form, formset, change):
         set_creator_on_new_rows(request, formset)
@@ -492,6 +509,17 @@ class PaymentAdmin(DunningModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("invoice",)
     readonly_fields = ("thank_you_link",)
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        # The invoice page links here with ?invoice=<id>: offer its amount due.
+        invoice_id = str(initial.get("invoice", ""))
+        if invoice_id.isdigit():
+            invoice = Invoice.objects.filter(pk=invoice_id).first()
+            if invoice is not None:
+                initial.setdefault("amount", invoice.amount_due)
+        initial.setdefault("paid_on", timezone.localdate())
+        return initial
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -9,6 +9,8 @@ from decimal import Decimal
 import factory.random  # noqa: F401  (tests/factories.py calls factory.random without importing it)
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -395,6 +397,34 @@ def payment_post(invoice, **overrides):
     }
     data.update(overrides)
     return data
+
+
+def test_invoice_page_links_payment_form(admin_client, ledger):
+    invoice = ledger["overdue"]
+
+    page = admin_client.get(reverse("admin:customers_invoice_change", args=[invoice.pk])).content.decode()
+    form = admin_client.get(reverse("admin:customers_payment_add"), {"invoice": invoice.pk})
+
+    assert f"{reverse('admin:customers_payment_add')}?invoice={invoice.pk}" in page
+    assert form.status_code == 200
+    assert form.context["adminform"].form.initial["amount"] == Decimal("1234.50")
+
+
+@pytest.mark.parametrize("name", ["customers_customer", "customers_invoice", "customers_payment", "campaigns_touchpoint"])
+def test_changelist_queries_do_not_grow(admin_client, ledger, django_assert_max_num_queries, name):
+    url = reverse(f"admin:{name}_changelist")
+    with CaptureQueriesContext(connection) as few_rows:
+        admin_client.get(url)
+    for number in range(30):
+        customer = CustomerFactory(source=ledger["source"])
+        invoice = InvoiceFactory(customer=customer, due_date=days_ago(number))
+        PaymentFactory(invoice=invoice, amount=Decimal("1.00"))
+        Touchpoint.objects.create(customer=customer, kind=Touchpoint.Kind.DUNNING, tier=ToneTier.FIRM)
+
+    with django_assert_max_num_queries(len(few_rows)):
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
 
 
 def test_admin_payment_uses_payment_service(admin_client, superuser, ledger):
