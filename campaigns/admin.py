@@ -30,6 +30,7 @@ from campaigns.models import (
     TouchpointEvent,
     TouchpointInvoice,
 )
+from customers.admin import EstimatedCountPaginator
 from dunning_site.admin_base import DunningModelAdmin
 
 
@@ -279,6 +280,7 @@ class TouchpointEventInline(ReadOnlyInline):
 class TouchpointAdmin(ReadOnlyAdmin):
     """Sent history: staff with the view permission see it, and nobody changes it here."""
 
+    paginator = EstimatedCountPaginator
     list_display = ("created_at", "customer", "kind", "tier", "channel", "status", "delivery_status", "sent_at", "claimed_by")
     list_select_related = ("customer",)
     list_filter = ("status", "kind", "channel", "delivery_status", "tier")

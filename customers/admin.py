@@ -14,11 +14,14 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import DateField, Func, IntegerField, Sum, Value
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import DateField, Func, IntegerField, QuerySet, Sum, Value
 from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import format_lazy
@@ -84,6 +87,43 @@ class DaysSince(Func):
             arg_joiner=") - julianday(",
             **extra_context,
         )
+
+
+# Unfiltered lists of tables with more rows than this show PostgreSQL's estimate.
+ESTIMATED_COUNT_MIN_ROWS = 100_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts an unfiltered list of a big table from PostgreSQL's row estimate.
+
+    COUNT(*) reads the whole table on every page view. pg_class.reltuples is refreshed
+    by VACUUM and ANALYZE, so the total shown can be off by a few percent. Filtered and
+    searched lists, and every list on SQLite, are counted exactly.
+    """
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        if isinstance(queryset, QuerySet) and not queryset.query.where:
+            estimate = estimated_row_count(queryset)
+            if estimate is not None and estimate >= ESTIMATED_COUNT_MIN_ROWS:
+                return estimate
+        return super().count
+
+
+def estimated_row_count(queryset: QuerySet) -> int | None:
+    """Return PostgreSQL's estimate of the rows in the queryset's table, or None elsewhere
+    and for a table never analysed."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [queryset.model._meta.db_table])
+        row = cursor.fetchone()
+    # reltuples is -1 until the first VACUUM or ANALYZE.
+    if row is None or row[0] < 0:
+        return None
+    return row[0]
 
 
 def format_money(amount, currency) -> str:
@@ -215,6 +255,7 @@ class CustomerChangeList(ChangeList):
 
 @admin.register(Customer)
 class CustomerAdmin(DunningModelAdmin):
+    paginator = EstimatedCountPaginator
     list_display = ("name", "source", "external_id", "email", "country", "open_balance", "assigned_agent")
     list_select_related = ("source", "assigned_agent")
     list_filter = ("source", "kind", "email_status")
@@ -398,6 +439,7 @@ COLLECTIONS_STATE_PERMISSIONS = (
 
 @admin.register(Invoice)
 class InvoiceAdmin(DunningModelAdmin):
+    paginator = EstimatedCountPaginator
     list_display = ("number", "customer", "due_date", "days_overdue", "amount_due_with_currency", "ledger_status")
     list_select_related = ("customer",)
     list_filter = ("ledger_status", DaysOverdueFilter, "source")
@@ -502,6 +544,7 @@ class PaymentAddForm(forms.ModelForm):
 
 @admin.register(Payment)
 class PaymentAdmin(DunningModelAdmin):
+    paginator = EstimatedCountPaginator
     list_display = ("paid_on", "invoice", "customer", "amount_with_currency", "origin", "reference", "is_historical", "recorded_by")
     list_select_related = ("invoice", "customer", "recorded_by")
     list_filter = ("origin", "is_historical")

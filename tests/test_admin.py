@@ -595,3 +595,31 @@ def test_dunning_run_list_links_touchpoints(admin_client, ledger):
     assert f"dunning_run__id__exact={ledger['run'].pk}" in content
     assert touchpoints.status_code == 200
     assert "worker-1:123" in touchpoints.content.decode()
+
+
+@pytest.mark.postgres
+def test_big_table_count_uses_estimate(admin_client, ledger, monkeypatch):
+    import customers.admin
+
+    monkeypatch.setattr(customers.admin, "ESTIMATED_COUNT_MIN_ROWS", 1)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_invoice")
+    url = reverse("admin:customers_invoice_changelist")
+
+    with CaptureQueriesContext(connection) as unfiltered:
+        admin_client.get(url)
+    with CaptureQueriesContext(connection) as filtered:
+        admin_client.get(url, {"ledger_status__exact": "open"})
+
+    def counts_invoices(queries):
+        return [query["sql"] for query in queries if "COUNT(*)" in query["sql"] and "customers_invoice" in query["sql"]]
+
+    assert counts_invoices(unfiltered.captured_queries) == []
+    assert any("reltuples" in query["sql"] for query in unfiltered.captured_queries)
+    assert len(counts_invoices(filtered.captured_queries)) == 1
+
+
+def test_small_table_counted_exactly(admin_client, ledger):
+    response = admin_client.get(reverse("admin:customers_invoice_changelist"))
+
+    assert response.context["cl"].result_count == Invoice.objects.count()
