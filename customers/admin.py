@@ -97,8 +97,8 @@ class EstimatedCountPaginator(Paginator):
     """Counts an unfiltered list of a big table from PostgreSQL's row estimate.
 
     COUNT(*) reads the whole table on every page view. pg_class.reltuples is refreshed
-    by VACUUM and ANALYZE, so the total shown can be off by a few percent. Filtered and
-    searched lists, and every list on SQLite, are counted exactly.
+    by VACUUM and ANALYZE, so the total shown drifts from the exact count in between.
+    Filtered and searched lists, and every list on SQLite, are counted exactly.
     """
 
     @cached_property
@@ -120,7 +120,7 @@ def estimated_row_count(queryset: QuerySet) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [queryset.model._meta.db_table])
         row = cursor.fetchone()
-    # reltuples is -1 until the first VACUUM or ANALYZE.
+    # PostgreSQL 14 and later store -1 until the table's first VACUUM or ANALYZE.
     if row is None or row[0] < 0:
         return None
     return row[0]
