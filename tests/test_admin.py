@@ -284,6 +284,19 @@ def test_customer_search_prefix_and_exact(admin_client, ledger):
     assert "Aoife Byrne" not in by_substring
 
 
+def test_customer_links_filter_records(admin_client, ledger):
+    customer = ledger["other"]
+    Touchpoint.objects.create(customer=customer, kind=Touchpoint.Kind.DUNNING, subject="For Aoife only")
+    page = admin_client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
+    link = f"{reverse('admin:campaigns_touchpoint_changelist')}?customer__id__exact={customer.pk}"
+
+    listed = admin_client.get(link)
+
+    assert link in page
+    assert listed.status_code == 200
+    assert list(listed.context["cl"].result_list) == list(customer.touchpoints.all())
+
+
 def test_customer_page_shows_collections_state(admin_client, ledger):
     content = admin_client.get(reverse("admin:customers_customer_change", args=[ledger["hostile"].pk])).content.decode()
 
