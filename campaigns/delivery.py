@@ -9,9 +9,9 @@ Exactly-once rules:
 2. Status SENDING, with the rendered message, is committed before the ESP call. A
    touchpoint found in SENDING with an expired lease is never sent again: its worker
    stopped during the ESP call, so it moves to NEEDS_REVIEW for a person to check.
-3. A CLAIMED touchpoint whose lease expired is claimed again; the move to SENDING is
-   conditional on the claim still being this worker's, so only one of two workers
-   that both held it at some time can send it.
+3. A CLAIMED touchpoint whose lease expired is claimed again. The move to SENDING
+   requires that the claim is still this worker's, so when two workers have held the
+   same claim one after the other, only the later one can send it.
 """
 
 import datetime
@@ -282,8 +282,9 @@ def _tags(touchpoint: Touchpoint) -> list[str]:
 
 
 def _start_sending(touchpoint: Touchpoint, *, worker: str, now: datetime.datetime, **fields) -> Touchpoint | None:
-    """Commit SENDING with the rendered message if this worker still holds the claim;
-    return the locked, updated row, or None when another worker took it over."""
+    """Commit SENDING with the rendered message if this worker still holds the claim.
+
+    Returns the locked, updated row, or None when the claim was taken over or cancelled."""
     with transaction.atomic():
         current = (
             Touchpoint.objects.select_for_update(of=("self",))
@@ -335,6 +336,8 @@ def deliver_one(touchpoint: Touchpoint, *, worker: str, connection, now: datetim
         )
         return Touchpoint.Status.FAILED
 
+    # NOTE: messages go to Customer.email only; Contact rows marked "receives dunning
+    # messages" are not copied in yet.
     recipient = touchpoint.customer.email
     sending = _start_sending(
         touchpoint,

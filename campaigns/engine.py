@@ -8,9 +8,9 @@ so its cost grows with the touchpoints due, not with the invoices on file.
 Rules, per invoice:
 
 - Campaign: an invoice with an InvoiceEnrollment stays on that version. Any other
-  invoice goes to the top-priority active campaign whose audience matches it and gets
-  that campaign's published version; its enrollment is created with its first
-  touchpoint. Invoices pinned to a version of an inactive campaign get nothing.
+  invoice gets the published version of the top-priority active campaign whose
+  audience matches it. Its enrollment is created with its first touchpoint. Invoices
+  pinned to a version of an inactive campaign get nothing.
 - First message (no touchpoint yet for a step of its version): among the steps with a
   tier at most the campaign's entry tier whose date (due date + offset) has come, the
   one with the largest offset. Steps sharing that offset on other channels come too.
@@ -193,7 +193,7 @@ def _customer_zones() -> list[str]:
 
 
 def _last_step_subquery(version_id: int) -> Subquery:
-    """The invoice's last handled step of `version_id`, in (offset, id) order."""
+    """Select the invoice's last handled step of `version_id`, in (offset, id) order."""
     return Subquery(
         TouchpointInvoice.objects.filter(invoice_id=OuterRef("pk"), step__version_id=version_id)
         .order_by("-step__offset_days", "-step_id")
@@ -202,8 +202,8 @@ def _last_step_subquery(version_id: int) -> Subquery:
 
 
 def _last_message_at_subquery() -> Subquery:
-    """When the invoice's last dunning message was made: the earlier of its creation and
-    its due time, so that passes run for a past instant space messages by that instant."""
+    """Select when the invoice's last dunning message was made: the earlier of its creation
+    and its due time, so that passes run for a past instant space messages by that instant."""
     return Subquery(
         TouchpointInvoice.objects.filter(invoice_id=OuterRef("pk"), touchpoint__kind=Touchpoint.Kind.DUNNING)
         .annotate(message_at=Least("touchpoint__created_at", "touchpoint__due_at"))
@@ -296,7 +296,7 @@ def _plan(rows: list[dict], step: CampaignStep, campaign: Campaign) -> list[Plan
 def _create(rows: list[dict], step: CampaignStep, version: CampaignVersion, *, as_of, run: DunningRun) -> tuple[list, int]:
     """Create one touchpoint and its invoice link per row for `step`, in one transaction.
 
-    Returns the planned touchpoints that were kept and how many were dropped because the
+    Returns the planned touchpoints that survived and how many were dropped because the
     (invoice, step) link already existed.
     """
     planned = _plan(rows, step, version.campaign)
@@ -342,7 +342,7 @@ def _create(rows: list[dict], step: CampaignStep, version: CampaignVersion, *, a
         if orphan_ids:
             Touchpoint.objects.filter(pk__in=orphan_ids).delete()
 
-        kept = [(touchpoint, item) for touchpoint, item in zip(touchpoints, planned) if touchpoint.pk not in orphan_ids]
+        surviving = [(touchpoint, item) for touchpoint, item in zip(touchpoints, planned) if touchpoint.pk not in orphan_ids]
         message = f"Created by the dunning pass as of {as_of.isoformat()} for {step} of {version}."
         TouchpointEvent.objects.bulk_create(
             [
@@ -353,10 +353,10 @@ def _create(rows: list[dict], step: CampaignStep, version: CampaignVersion, *, a
                     to_status=touchpoint.status,
                     message=item.reason or message,
                 )
-                for touchpoint, item in kept
+                for touchpoint, item in surviving
             ]
         )
-    return [item for _touchpoint, item in kept], len(orphan_ids)
+    return [item for _touchpoint, item in surviving], len(orphan_ids)
 
 
 def _record(result: PassResult, items: list[PlannedTouchpoint]) -> None:
@@ -380,9 +380,11 @@ def run_pass(
 
     `local_date` replaces every customer's local date (the command's --date). A dry run
     writes nothing, not even the DunningRun row, and lists what it would create in
-    `PassResult.planned`. `delivery` is "inline" (call deliver_due now), "enqueue"
-    (ask the cluster once committed) or "none"; by default a scheduled pass enqueues and
-    any other trigger delivers inline. A dry run never delivers.
+    `PassResult.planned`.
+
+    `delivery` is "inline" (call deliver_due now), "enqueue" (ask the cluster once
+    committed) or "none". By default a scheduled pass enqueues and any other trigger
+    delivers inline. A dry run never delivers.
     """
     started = time.monotonic()
     as_of = as_of or timezone.now()

@@ -50,11 +50,14 @@ def dunnable_invoices(*, local_date: datetime.date, now: datetime.datetime) -> Q
     """Return the invoices automated dunning may act on for customers whose local date is
     `local_date`, as of the instant `now`.
 
-    An invoice is dunnable when it is open, its amount due is at least
-    settings.DUNNING_MIN_BALANCE, it has no unresolved dispute, no pause (its own or its
-    customer's) lasts until `local_date` or later, no promise to pay falls on
-    `local_date` or later, its source's data is fresh, and the customer's credits in the
-    invoice's currency are less than the amount due.
+    An invoice is dunnable when all of these hold:
+
+    - its ledger status is open and its amount due is at least settings.DUNNING_MIN_BALANCE;
+    - it has no unresolved dispute;
+    - no pause of the invoice or of its customer lasts until `local_date` or later;
+    - no promise to pay falls on `local_date` or later;
+    - its source was imported within the source's maximum data age;
+    - the customer's credits in the invoice's currency add up to less than the amount due.
     """
     unresolved_disputes = Dispute.objects.filter(invoice_id=OuterRef("pk"), resolved_at__isnull=True)
     pauses = Pause.objects.filter(

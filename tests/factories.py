@@ -141,7 +141,7 @@ DEFAULT_STEPS = (
 
 
 def published_campaign(*, steps=DEFAULT_STEPS, number=1, campaign=None, **campaign_fields) -> CampaignVersion:
-    """Create a campaign (unless given) with a published version holding `steps`, each an
+    """Create a campaign (unless given) with a published version containing `steps`, each an
     (offset_days, tier, template_key) tuple or (offset_days, tier, template_key, channel)."""
     campaign = campaign or CampaignFactory(**campaign_fields)
     version = CampaignVersionFactory(campaign=campaign, number=number)

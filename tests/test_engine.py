@@ -200,7 +200,7 @@ def test_audience_segment_and_kind(source):
     assert InvoiceEnrollment.objects.get(invoice=business).version == fallback
 
 
-def test_higher_priority_audience_keeps_invoice_before_its_step(customer):
+def test_top_campaign_keeps_invoice_until_due(customer):
     published_campaign(priority=1, steps=((10, ToneTier.FRIENDLY, "late-start"),))
     published_campaign(priority=2, steps=((0, ToneTier.FRIENDLY, "early-start"),))
     invoice = overdue_invoice(customer, 1)
@@ -474,7 +474,7 @@ def make_due_invoices(count, source):
         overdue_invoice(customers[index % 2], (-2, 0, 10, 30)[index % 4])
 
 
-def test_query_count_same_for_more_invoices_not_due(campaign, source, django_assert_num_queries):
+def test_query_count_ignores_invoices_not_due(campaign, source, django_assert_num_queries):
     make_due_invoices(20, source)
     with CaptureQueriesContext(connection) as small:
         run()
@@ -488,7 +488,7 @@ def test_query_count_same_for_more_invoices_not_due(campaign, source, django_ass
         run()
 
 
-def test_query_count_bounded_for_ten_times_the_invoices(campaign, source, django_assert_max_num_queries):
+def test_query_count_bounded_tenfold_invoices(campaign, source, django_assert_max_num_queries):
     make_due_invoices(20, source)
     with CaptureQueriesContext(connection) as small:
         run()

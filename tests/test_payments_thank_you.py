@@ -59,7 +59,7 @@ def record(invoice, amount, paid_on=None, **kwargs):
     )
 
 
-def test_settling_payment_cancels_dunning_and_thanks_once(
+def test_settling_payment_thanks_once(
     invoice, templates, anymail_backend, django_capture_on_commit_callbacks
 ):
     run_pass(delivery="none")

@@ -40,7 +40,7 @@ def data():
     }
 
 
-def test_summary_lists_tiers_suppressions_and_sends(data, anymail_backend):
+def test_summary_lists_tiers_and_sends(data, anymail_backend):
     output = run_command("--at", AT)
 
     assert "Created 2 message(s) to send:" in output
@@ -65,7 +65,7 @@ def test_summary_reports_failures(data, anymail_backend):
     assert '"courtesy-reminder"' in failed.status_reason
 
 
-def test_dry_run_prints_each_message_and_writes_nothing(data, anymail_backend):
+def test_dry_run_lists_messages_writes_nothing(data, anymail_backend):
     output = run_command("--at", AT, "--dry-run")
 
     assert "nothing was written" in output
