@@ -199,8 +199,8 @@ def import_confirm(record: ImportRecord, user=None) -> ImportRecord:
 
 def cap_changes(entries: list[dict]) -> tuple[list[dict], int]:
     """Keep the entries that changed something, at most CHANGES_LIMIT; return them and how many were left out."""
-    kept = [entry for entry in entries if entry["action"] != "unchanged" or entry.get("payment")]
-    return kept[:CHANGES_LIMIT], max(len(kept) - CHANGES_LIMIT, 0)
+    changed_entries = [entry for entry in entries if entry["action"] != "unchanged" or entry.get("payment")]
+    return changed_entries[:CHANGES_LIMIT], max(len(changed_entries) - CHANGES_LIMIT, 0)
 
 
 def get_or_create_source(name: str, *, layout_hint: str | None, kind: str) -> Source:
