@@ -121,8 +121,9 @@ def _expire_stalled_sends(*, now: datetime.datetime, worker: str) -> int:
     return len(stalled)
 
 
-def claim_batch(*, now: datetime.datetime, worker: str, size: int) -> list[int]:
-    """Claim up to `size` due touchpoints for `worker` and return their ids.
+def claim_batch(*, now: datetime.datetime, worker: str, size: int, exclude=()) -> list[int]:
+    """Claim up to `size` due touchpoints for `worker`, other than the ids in `exclude`,
+    and return their ids.
 
     Rows locked by another worker are skipped. The UPDATE repeats the claimable
     condition, so a row another worker claimed in the meantime is left alone on SQLite
@@ -133,6 +134,7 @@ def claim_batch(*, now: datetime.datetime, worker: str, size: int) -> list[int]:
         candidates = list(
             Touchpoint.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(_claimable_q(now))
+            .exclude(pk__in=exclude)
             .order_by("due_at", "id")
             .values_list("id", "status")[:size]
         )
@@ -177,7 +179,9 @@ def deliver_due(
     """Send every touchpoint that is due, in batches of settings.DUNNING_DELIVERY_BATCH_SIZE.
 
     `now` fixes the clock (default: the real clock, read again for each batch);
-    `limit` caps how many touchpoints this call claims.
+    `limit` caps how many touchpoints this call claims. Each touchpoint is handled at
+    most once per call, so one that is due again at once (a retry whose wait ends
+    before a fixed `now`) waits for the next call instead of looping.
     """
     worker = worker or default_worker_id()
     result = DeliveryResult(worker=worker)
@@ -185,14 +189,16 @@ def deliver_due(
     result.by_status[Touchpoint.Status.NEEDS_REVIEW] += moved
 
     connection = get_connection()
+    handled: set[int] = set()
     while limit is None or result.claimed < limit:
         size = settings.DUNNING_DELIVERY_BATCH_SIZE
         if limit is not None:
             size = min(size, limit - result.claimed)
         batch_now = now or timezone.now()
-        ids = claim_batch(now=batch_now, worker=worker, size=size)
+        ids = claim_batch(now=batch_now, worker=worker, size=size, exclude=handled)
         if not ids:
             break
+        handled.update(ids)
         result.claimed += len(ids)
         for touchpoint in Touchpoint.objects.filter(pk__in=ids).select_related("customer", "payment").order_by("due_at", "id"):
             outcome = deliver_one(touchpoint, worker=worker, connection=connection, now=batch_now)
@@ -294,7 +300,9 @@ def _start_sending(touchpoint: Touchpoint, *, worker: str, now: datetime.datetim
         )
         if current is None:
             return None
-        lease_until = now + datetime.timedelta(seconds=settings.DUNNING_DELIVERY_LEASE_SECONDS)
+        # The ESP call gets a full lease from the moment it starts, not from the batch's
+        # start, so a slow batch does not send a live call to review.
+        lease_until = max(now, timezone.now()) + datetime.timedelta(seconds=settings.DUNNING_DELIVERY_LEASE_SECONDS)
         return touchpoint_transition(
             current,
             to_status=Touchpoint.Status.SENDING,
@@ -352,10 +360,10 @@ def deliver_one(touchpoint: Touchpoint, *, worker: str, connection, now: datetim
     if sending is None:
         logger.info("Touchpoint %s is no longer claimed by worker %s; skipped", touchpoint.pk, worker)
         return SKIPPED
-    return _send(sending, rendered, worker=worker, connection=connection)
+    return _send(sending, rendered, worker=worker, connection=connection, now=now)
 
 
-def _send(touchpoint: Touchpoint, rendered: rendering.RenderedMessage, *, worker: str, connection) -> str:
+def _send(touchpoint: Touchpoint, rendered: rendering.RenderedMessage, *, worker: str, connection, now) -> str:
     message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.body_text,
@@ -371,7 +379,7 @@ def _send(touchpoint: Touchpoint, rendered: rendering.RenderedMessage, *, worker
     try:
         message.send()
     except Exception as error:  # every outcome must be recorded on the touchpoint
-        return _record_error(touchpoint, error, worker=worker)
+        return _record_error(touchpoint, error, worker=worker, now=now)
 
     recipients = message.anymail_status.recipients or {}
     recipient_status = recipients.get(touchpoint.recipient)
@@ -395,7 +403,7 @@ def _retry_delay(attempts: int) -> datetime.timedelta:
     return RETRY_BASE_DELAY * (2 ** max(attempts - 1, 0))
 
 
-def _record_error(touchpoint: Touchpoint, error: Exception, *, worker: str) -> str:
+def _record_error(touchpoint: Touchpoint, error: Exception, *, worker: str, now: datetime.datetime) -> str:
     """Classify an error from the ESP call and record the touchpoint's new status.
 
     Logs carry the touchpoint id, error class and HTTP status only: anymail's messages
@@ -404,7 +412,8 @@ def _record_error(touchpoint: Touchpoint, error: Exception, *, worker: str) -> s
     status_code = getattr(error, "status_code", None)
     kind = type(error).__name__
     detail = str(error)[:500]
-    now = timezone.now()
+    # Retries count from the later of the batch's clock and the real one.
+    now = max(now, timezone.now())
 
     if isinstance(error, (AnymailRecipientsRefused, AnymailInvalidAddress)):
         status, reason = Touchpoint.Status.FAILED, f"The ESP refused the recipient address: {detail}"

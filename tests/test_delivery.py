@@ -370,6 +370,17 @@ def test_retry_wait_sent_when_due(scripted, templates, customer):
     assert touchpoint.attempts == 2
 
 
+def test_each_touchpoint_once_per_call(scripted, templates, customer):
+    scripted.outcome = http_error(401)
+    touchpoint = queued_touchpoint(customer)
+
+    result = deliver_due(worker=WORKER, now=timezone.now() + datetime.timedelta(hours=2))
+
+    assert result.claimed == 1
+    assert reload(touchpoint).status == Touchpoint.Status.RETRY_WAIT
+    assert len(mail.outbox) == 1
+
+
 def test_error_logs_have_no_personal_data(scripted, templates, customer, caplog):
     customer.email = "ap@@obrien.example"
     customer.save()
