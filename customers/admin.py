@@ -42,6 +42,7 @@ from customers.models import (
 )
 from customers.money import CurrencyError, quantum
 from customers.services import payment_record
+from customers.timezones import effective_time_zone, is_valid_zone
 from dunning_site.admin_base import DunningModelAdmin
 
 # The customer page leaves out older touchpoints. Its "all touchpoints" link lists every one.
@@ -234,6 +235,21 @@ class RecentTouchpointInline(admin.TabularInline):
         return False
 
 
+class CustomerForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = "__all__"
+
+    def clean_time_zone(self):
+        time_zone = self.cleaned_data.get("time_zone", "").strip()
+        if time_zone and not is_valid_zone(time_zone):
+            raise forms.ValidationError(
+                _("%(zone)s is not an IANA time zone; use a name such as Europe/Paris, or leave it blank.")
+                % {"zone": time_zone}
+            )
+        return time_zone
+
+
 class CustomerChangeList(ChangeList):
     """Adds each listed customer's open balance per currency with one query per page."""
 
@@ -255,6 +271,7 @@ class CustomerChangeList(ChangeList):
 
 @admin.register(Customer)
 class CustomerAdmin(DunningModelAdmin):
+    form = CustomerForm
     paginator = EstimatedCountPaginator
     list_display = ("name", "source", "external_id", "email", "country", "open_balance", "assigned_agent")
     list_select_related = ("source", "assigned_agent")
@@ -287,6 +304,12 @@ class CustomerAdmin(DunningModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CustomerChangeList
+
+    def save_model(self, request, obj, form, change):
+        # The dunning pass groups customers by this zone, so keep it in step with the
+        # fields it is inferred from, as imports do.
+        obj.effective_time_zone = effective_time_zone(time_zone=obj.time_zone, phone=obj.phone, country=obj.country)
+        super().save_model(request, obj, form, change)
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))

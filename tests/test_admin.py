@@ -297,6 +297,51 @@ def test_customer_links_filter_records(admin_client, ledger):
     assert list(listed.context["cl"].result_list) == list(customer.touchpoints.all())
 
 
+def customer_post(customer, **overrides):
+    data = {
+        "name": customer.name,
+        "kind": customer.kind,
+        "email": customer.email,
+        "email_status": customer.email_status,
+        "sms_status": customer.sms_status,
+        "country": customer.country,
+        "locale": customer.locale,
+        "time_zone": customer.time_zone,
+        "phone": customer.phone,
+        "tags": "[]",
+        **inline_management("contacts"),
+        **inline_management("pauses"),
+        **inline_management("invoices"),
+        **inline_management("touchpoints"),
+    }
+    data.update(overrides)
+    return data
+
+
+def test_customer_edit_updates_effective_zone(admin_client, ledger):
+    customer = ledger["other"]
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+
+    response = admin_client.post(url, customer_post(customer, country="FR"))
+
+    customer.refresh_from_db()
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert customer.country == "FR"
+    assert customer.effective_time_zone == "Europe/Paris"
+
+
+def test_customer_edit_rejects_bad_zone(admin_client, ledger):
+    customer = ledger["other"]
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+
+    response = admin_client.post(url, customer_post(customer, time_zone="Europe/Atlantis"))
+
+    customer.refresh_from_db()
+    assert response.status_code == 200
+    assert "not an IANA time zone" in " ".join(response.context["adminform"].form.errors["time_zone"])
+    assert customer.time_zone == ""
+
+
 def test_customer_page_shows_collections_state(admin_client, ledger):
     content = admin_client.get(reverse("admin:customers_customer_change", args=[ledger["hostile"].pk])).content.decode()
 
