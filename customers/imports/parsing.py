@@ -7,6 +7,7 @@ precision of 15 significant digits.
 """
 
 import datetime
+import functools
 import re
 import unicodedata
 import zoneinfo
@@ -41,6 +42,13 @@ PLAIN_COMMA = re.compile(r"^\d+,\d+$")
 TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d")
 
 DATE_FIX = "use YYYY-MM-DD or DD/MM/YYYY"
+URL_VALIDATOR = URLValidator(schemes=["https", "http"])
+
+
+@functools.lru_cache(maxsize=None)
+def cached_currency_places(code: str) -> int:
+    """Return `currency_places(code)`, computed once per code. Invalid codes raise every time."""
+    return currency_places(code)
 
 
 def is_blank(value) -> bool:
@@ -91,7 +99,7 @@ def parse_currency(value) -> str:
     if not code:
         raise CellError("missing currency", "enter an ISO 4217 code such as EUR or USD")
     try:
-        currency_places(code)
+        cached_currency_places(code)
     except CurrencyError as error:
         message = str(error)
         reason, _, fix = message.partition("; ")
@@ -181,7 +189,7 @@ def _normalise_separators(text: str) -> str | None:
 
 def check_currency_amount(amount: Decimal, currency: str) -> Decimal:
     """Check the decimals of an amount parsed without a currency and quantize it."""
-    places = currency_places(currency)
+    places = cached_currency_places(currency)
     check_places(amount, places, currency)
     return amount.quantize(Decimal(1).scaleb(-places))
 
@@ -337,7 +345,7 @@ def parse_url(value, *, max_length: int = 500) -> str:
     if not text:
         return ""
     try:
-        URLValidator(schemes=["https", "http"])(text)
+        URL_VALIDATOR(text)
     except ValidationError:
         raise CellError("not a web address", "enter a full https:// link") from None
     return text

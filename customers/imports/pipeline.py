@@ -13,6 +13,7 @@ Stored values in plan entries are JSON: Decimal as text, dates as ISO 8601 text.
 """
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -193,9 +194,7 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
             )
             failed = True
 
-    # Country before phone: a phone number without +prefix is read in the customer's country.
-    ordered = sorted(layout.columns, key=lambda column: column.kind == "phone")
-    for column in ordered:
+    for column in parse_order(layout):
         if column.field not in match.positions:
             continue
         position = match.positions[column.field]
@@ -219,7 +218,7 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
 
     currency = values.get("currency")
     if currency:
-        places = parsing.currency_places(currency)
+        places = parsing.cached_currency_places(currency)
         for name in AMOUNT_FIELDS:
             amount = values.get(name)
             if amount is None:
@@ -235,6 +234,13 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
     if failed:
         return None
     return ParsedRow(number=sheet_row.number, values=values, raw=raw)
+
+
+@functools.cache
+def parse_order(layout: Layout) -> tuple:
+    """Return the layout's columns with phone columns last, because a phone number without
+    a +prefix is read in the customer's country."""
+    return tuple(sorted(layout.columns, key=lambda column: column.kind == "phone"))
 
 
 def blank_value(kind: str):
