@@ -288,7 +288,7 @@ def _tags(touchpoint: Touchpoint) -> list[str]:
 
 
 def _start_sending(touchpoint: Touchpoint, *, worker: str, now: datetime.datetime, **fields) -> Touchpoint | None:
-    """Commit SENDING with the rendered message if this worker still holds the claim.
+    """Commit SENDING with the rendered message if the claim is still this worker's.
 
     Returns the locked, updated row, or None when the claim was taken over or cancelled."""
     with transaction.atomic():
