@@ -233,7 +233,11 @@ def main() -> int:
         print(f"The demo ignores {', '.join(ignored)}: it always uses SQLite and the .eml outbox.", flush=True)
     env = demo_environment()
 
-    password, users = set_up(env, fresh=options.fresh)
+    try:
+        password, users = set_up(env, fresh=options.fresh)
+    except KeyboardInterrupt:
+        print("Setup interrupted; run the demo again to finish it.", flush=True)
+        return 130
     if options.no_serve:
         print_welcome(options.port, password, users, serving=False)
         return 0
