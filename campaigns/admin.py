@@ -5,11 +5,16 @@ read-only too, because invoices are pinned to them: staff copy a version to a dr
 edit the draft's steps and publish it with the "publish" action.
 """
 
+import datetime
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.template import TemplateSyntaxError
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +36,7 @@ from campaigns.models import (
     TouchpointInvoice,
 )
 from customers.admin import EstimatedCountPaginator
+from customers.models import Customer, Invoice, Payment
 from dunning_site.admin_base import DunningModelAdmin
 
 
@@ -252,13 +258,56 @@ class MessageTemplateForm(forms.ModelForm):
         return cleaned
 
 
+# Days from the due date to the sample "today" of a preview, per template key.
+PREVIEW_DUE_OFFSETS = {"courtesy-reminder": -3, "friendly-note": 0, "firm-reminder": 9, "final-notice": 23, "thank-you": 2}
+PREVIEW_CURRENCIES = {"en": ("en-GB", "GBP"), "fr": ("fr-FR", "EUR"), "de": ("de-DE", "EUR"), "nl": ("nl-NL", "EUR")}
+
+
+def preview_context(template: MessageTemplate) -> dict:
+    """Build a rendering context for fictional data in the template's language."""
+    from campaigns.rendering import build_context
+
+    locale, currency = PREVIEW_CURRENCIES.get(template.language, (template.language, "EUR"))
+    today = timezone.localdate()
+    due_date = today - datetime.timedelta(days=PREVIEW_DUE_OFFSETS.get(template.key, 10))
+    customer = Customer(name="Aoife O'Brien & Sons", locale=locale)
+    invoice = Invoice(number="INV-1042", currency=currency, amount_due=Decimal("1234.50"), due_date=due_date,
+                      payment_link="https://pay.example/inv-1042")
+    payment = Payment(amount=Decimal("1234.50"), currency=currency, paid_on=today)
+    return build_context(customer=customer, invoice=invoice, payment=payment, today=today)
+
+
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(DunningModelAdmin):
     form = MessageTemplateForm
     list_display = ("key", "channel", "language", "subject", "updated_at")
     list_filter = ("channel", "language")
     search_fields = ("^key", "subject")
-    readonly_fields = ("updated_at",)
+    readonly_fields = ("updated_at", "preview")
+
+    def get_fields(self, request, obj=None):
+        fields = ["key", "channel", "language", "subject", "body_text", "body_html", "updated_at"]
+        if obj is not None:
+            fields.append("preview")
+        return fields
+
+    @admin.display(description=_("preview with sample data"))
+    def preview(self, template):
+        from campaigns.rendering import render_message
+
+        # Saved templates passed validation, but rows written outside the admin did not.
+        try:
+            message = render_message(template, preview_context(template))
+        except TemplateSyntaxError as error:
+            return format_html("<p>{}: {}</p>", _("The saved template cannot be rendered"), error)
+        sample = {
+            "recipient": "aoife@customer.example",
+            "language": template.language,
+            "subject": message.subject,
+            "body_text": message.body_text,
+            "body_html": message.body_html,
+        }
+        return render_to_string("admin/campaigns/touchpoint/message_as_sent.html", {"touchpoint": sample})
 
 
 # --- Touchpoints ----------------------------------------------------------------------
@@ -278,7 +327,7 @@ class TouchpointEventInline(ReadOnlyInline):
 
 @admin.register(Touchpoint)
 class TouchpointAdmin(ReadOnlyAdmin):
-    """Sent history: staff with the view permission see it, and nobody changes it here."""
+    """Sent history: staff with the view permission see it, and the admin changes none of it."""
 
     paginator = EstimatedCountPaginator
     list_display = ("created_at", "customer", "kind", "tier", "channel", "status", "delivery_status", "sent_at", "claimed_by")

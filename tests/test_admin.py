@@ -602,6 +602,29 @@ def test_published_steps_not_editable(admin_client, ledger):
     assert "friendly-note" in content
 
 
+def test_template_page_shows_preview(admin_client, ledger):
+    pytest.importorskip("campaigns.rendering")
+    template = MessageTemplate.objects.get(key="friendly-note", language="fr")
+
+    content = admin_client.get(reverse("admin:campaigns_messagetemplate_change", args=[template.pk])).content.decode()
+
+    assert "Aoife O&#x27;Brien &amp; Sons, la facture INV-1042 arrive à échéance aujourd&#x27;hui" in content
+    # French formatting from Babel: a decimal comma and the euro sign after the amount.
+    assert re.search(r"234,50\s€", content)
+    assert 'sandbox=""' in content
+
+
+def test_template_preview_reports_broken_source(admin_client, ledger):
+    pytest.importorskip("campaigns.rendering")
+    template = MessageTemplate.objects.get(key="friendly-note", language="en")
+    MessageTemplate.objects.filter(pk=template.pk).update(body_text="{% if %}")
+
+    response = admin_client.get(reverse("admin:campaigns_messagetemplate_change", args=[template.pk]))
+
+    assert response.status_code == 200
+    assert "cannot be rendered" in response.content.decode()
+
+
 def template_post(**overrides):
     data = {
         "key": "friendly-note",
