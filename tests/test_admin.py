@@ -625,6 +625,30 @@ def test_template_preview_reports_broken_source(admin_client, ledger):
     assert "cannot be rendered" in response.content.decode()
 
 
+def step_post(version, offset_days, template_key):
+    return {
+        "campaign": str(version.campaign_id),
+        **inline_management("steps", total=1),
+        "steps-0-offset_days": str(offset_days),
+        "steps-0-tier": str(ToneTier.FIRM),
+        "steps-0-channel": "email",
+        "steps-0-template_key": template_key,
+    }
+
+
+def test_draft_step_needs_existing_template(admin_client, ledger):
+    draft = CampaignVersion.objects.create(campaign=ledger["campaign"], number=2)
+    url = reverse("admin:campaigns_campaignversion_change", args=[draft.pk])
+
+    rejected = admin_client.post(url, step_post(draft, 14, "no-such-template"))
+    accepted = admin_client.post(url, step_post(draft, 14, "firm-reminder"))
+
+    assert rejected.status_code == 200
+    assert "No message template has the key no-such-template" in rejected.content.decode()
+    assert accepted.status_code == 302
+    assert list(draft.steps.values_list("offset_days", "template_key")) == [(14, "firm-reminder")]
+
+
 def template_post(**overrides):
     data = {
         "key": "friendly-note",
