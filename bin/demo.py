@@ -8,8 +8,8 @@ and run a first dunning pass. Then start `runserver` and `qcluster` side by side
 Ctrl-C or SIGTERM stops both.
 
 The demo always uses SQLite under DUNNING_VAR_DIR (default var/) and the .eml outbox,
-whatever DATABASE_URL or DUNNING_ESP say, so it cannot touch a real database or email
-a real customer. The password is printed once and stored nowhere but as Django's hash.
+and ignores DATABASE_URL and DUNNING_ESP, so it cannot touch a real database or email a
+real customer. The password is printed once and stored nowhere but as Django's hash.
 """
 
 import argparse
