@@ -186,7 +186,8 @@ def deliver_due(
     worker = worker or default_worker_id()
     result = DeliveryResult(worker=worker)
     moved = _expire_stalled_sends(now=now or timezone.now(), worker=worker)
-    result.by_status[Touchpoint.Status.NEEDS_REVIEW] += moved
+    if moved:
+        result.by_status[Touchpoint.Status.NEEDS_REVIEW] += moved
 
     connection = get_connection()
     handled: set[int] = set()
