@@ -322,6 +322,8 @@ def _create(rows: list[dict], step: CampaignStep, version: CampaignVersion, *, a
             )
             for item in planned
         ]
+        # NOTE: the links below need the touchpoints' new ids, which bulk_create sets on
+        # PostgreSQL and on SQLite 3.35 or later only.
         Touchpoint.objects.bulk_create(touchpoints)
         TouchpointInvoice.objects.bulk_create(
             [
