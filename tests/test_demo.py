@@ -124,6 +124,17 @@ def test_load_demo_twice_changes_nothing(loaded, capsys):
     assert "already loaded" in capsys.readouterr().out
 
 
+def test_load_demo_warns_when_dates_are_old(loaded, capsys):
+    ImportRecord.objects.update(created_at=timezone.now() - datetime.timedelta(days=3))
+    capsys.readouterr()
+
+    call_command("load_demo", "--allow-without-debug")
+
+    output = capsys.readouterr().out
+    assert "first loaded on" in output
+    assert "DEMO_FRESH=1 make demo" in output
+
+
 @pytest.mark.parametrize("local_time", [datetime.time(0, 5), datetime.time(7, 30), datetime.time(12, 0), datetime.time(23, 55)])
 def test_first_pass_sends_every_tier(loaded, local_time):
     engine = pytest.importorskip("campaigns.engine")

@@ -146,8 +146,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.WARNING(
                     f"The demo ledger was first loaded on {loaded_on.isoformat()}, so its due dates are relative "
-                    "to that day and its data may be older than the source's maximum data age. For a fresh demo, "
-                    "delete the demo database (var/dunning.sqlite3) and run `make demo` again."
+                    "to that day and its data may be older than the source's maximum data age. For a demo dated "
+                    "from today, run `DEMO_FRESH=1 make demo`, which deletes the demo database first."
                 )
             )
 
