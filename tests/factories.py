@@ -8,6 +8,7 @@ import datetime
 from decimal import Decimal
 
 import factory
+import factory.random
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
