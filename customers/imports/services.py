@@ -106,7 +106,7 @@ def import_preview(
     record = ImportRecord(
         kind=kind,
         layout=layout or "",
-        file_name=file_name or Path(path).name,
+        file_name=(file_name or Path(path).name)[:255],  # ImportRecord.file_name max_length
         file_sha256=hashlib.sha256(data).hexdigest(),
         created_by=user,
     )
