@@ -91,9 +91,16 @@ def available_commands(env: dict) -> set[str]:
     return set(output.split())
 
 
+def var_dir(env: dict) -> Path:
+    return Path(env.get("DUNNING_VAR_DIR") or REPO / "var")
+
+
 def sqlite_path(env: dict) -> Path:
-    var_dir = Path(env.get("DUNNING_VAR_DIR") or REPO / "var")
-    return var_dir / "dunning.sqlite3"
+    return var_dir(env) / "dunning.sqlite3"
+
+
+def outbox_path(env: dict) -> Path:
+    return Path(env.get("DUNNING_OUTBOX_DIR") or var_dir(env) / "outbox")
 
 
 def remove_database(path: Path) -> None:
@@ -178,7 +185,7 @@ def serve(env: dict, *, port: int, password: str, users: list[tuple[str, str]]) 
             print(f"The web server did not start listening on 127.0.0.1:{port} within 30 s.", flush=True)
             return 1
 
-        print_welcome(port, password, users, serving=True)
+        print_welcome(port, password, users, outbox=outbox_path(env), serving=True)
         while True:
             for name, process in processes.items():
                 if process.poll() is not None:
@@ -195,7 +202,7 @@ def serve(env: dict, *, port: int, password: str, users: list[tuple[str, str]]) 
         print("Stopped the web server and the task cluster.", flush=True)
 
 
-def print_welcome(port: int, password: str, users: list[tuple[str, str]], *, serving: bool) -> None:
+def print_welcome(port: int, password: str, users: list[tuple[str, str]], *, outbox: Path, serving: bool) -> None:
     rule = "=" * 64
     lines = [
         rule,
@@ -208,7 +215,7 @@ def print_welcome(port: int, password: str, users: list[tuple[str, str]], *, ser
     if staff:
         lines.append(f"  Staff users with the same password: {', '.join(staff)}")
     lines += [
-        "  Emails are written as .eml files to the outbox folder (var/outbox/ by default), and nothing is sent.",
+        f"  Emails are written as .eml files to {outbox}, and nothing is sent.",
         "  The password changes every time the demo starts.",
         "  Stop with Ctrl-C." if serving else "  Serve it with: python bin/demo.py",
         rule,
@@ -239,7 +246,7 @@ def main() -> int:
         print("Setup interrupted; run the demo again to finish it.", flush=True)
         return 130
     if options.no_serve:
-        print_welcome(options.port, password, users, serving=False)
+        print_welcome(options.port, password, users, outbox=outbox_path(env), serving=False)
         return 0
     return serve(env, port=options.port, password=password, users=users)
 

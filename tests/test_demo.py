@@ -200,6 +200,7 @@ def test_demo_script_sets_up(demo_run):
     assert (tmp_path / "var" / "dunning.sqlite3").exists()
     assert re.search(r"Password: \S{12,}", completed.stdout)
     assert "Username: admin" in completed.stdout
+    assert f"Emails are written as .eml files to {tmp_path / 'outbox'}" in completed.stdout
     # run_dunning delivered the first pass's messages to the file outbox.
     assert len(list((tmp_path / "outbox").glob("*.eml"))) > 50
 
