@@ -142,6 +142,12 @@ class Invoice(models.Model):
     ledger_status = models.CharField(
         _("ledger status"), max_length=12, choices=LedgerStatus.choices, default=LedgerStatus.OPEN
     )
+    display_number = models.CharField(
+        _("number shown to the customer"),
+        max_length=100,
+        blank=True,
+        help_text=_("When the source's key is not what the customer sees (Stripe's in_... id against its invoice number)."),
+    )
     payment_link = models.URLField(_("payment link"), max_length=500, blank=True)
     description = models.CharField(_("description"), max_length=500, blank=True)
     # Bumped by every import that changes the row, so a stored preview can tell that the
@@ -307,6 +313,8 @@ class ImportRecord(models.Model):
         UNCHANGED = "unchanged", _("Nothing to change")
         STALE = "stale", _("Stale (data changed since the preview)")
         FAILED = "failed", _("Failed")
+        QUEUED = "queued", _("Queued for a background worker")
+        RUNNING = "running", _("Running")
 
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="imports")
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
@@ -319,7 +327,29 @@ class ImportRecord(models.Model):
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     errors = models.JSONField(_("errors"), default=list, blank=True)
     changes = models.JSONField(_("changes"), default=list, blank=True)
+    warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    # The full plan a preview stores for confirm to apply, apart from the capped `changes`.
+    plan = models.JSONField(_("stored plan"), default=list, blank=True)
+    is_snapshot = models.BooleanField(
+        _("holds every open invoice"),
+        default=False,
+        help_text=_("Open invoices of the source missing from the file are closed when this import is applied."),
+    )
+    hold_back_refused = models.BooleanField(
+        _("valid rows only"),
+        default=False,
+        help_text=_("A manager confirmed importing the valid rows and holding back the refused ones."),
+    )
+    saved_layout = models.ForeignKey(
+        "customers.SavedLayout", on_delete=models.SET_NULL, null=True, blank=True, related_name="imports"
+    )
+    file = models.FileField(_("uploaded file"), upload_to="imports/%Y/%m/", blank=True)
+    task_id = models.CharField(_("background task"), max_length=64, blank=True)
+    progress_done = models.PositiveIntegerField(_("rows done"), default=0)
+    progress_total = models.PositiveIntegerField(_("rows in total"), default=0)
+    progress_at = models.DateTimeField(_("progress updated at"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 
@@ -329,3 +359,29 @@ class ImportRecord(models.Model):
 
     def __str__(self):
         return f"{self.file_name} ({self.get_status_display()})"
+
+
+class SavedLayout(models.Model):
+    """A column mapping staff made once for a file layout the product does not know,
+    saved under a name and reused for later files of that shape."""
+
+    class DateOrder(models.TextChoices):
+        DETECT = "", _("Detect from the file")
+        DAY_FIRST = "day_first", _("Day first (31/01/2026)")
+        MONTH_FIRST = "month_first", _("Month first (01/31/2026)")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=12, choices=ImportRecord.Kind.choices)
+    # Our column name -> the header in their file.
+    mapping = models.JSONField(_("column mapping"), default=dict)
+    date_order = models.CharField(_("date order"), max_length=12, choices=DateOrder.choices, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("saved layout")
+
+    def __str__(self):
+        return self.name
