@@ -93,6 +93,12 @@ def import_preview(
     user=None,
     historical: bool | None = None,
     file_name: str | None = None,
+    progress=None,
+    is_snapshot: bool = False,
+    saved_layout=None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    date_order: str | None = None,
 ) -> ImportRecord:
     """Validate a file and store its plan, with each target row's version, on a PREVIEWED
     record (or a REFUSED one with the errors). Writes nothing to the ledger tables."""
@@ -151,12 +157,20 @@ def import_preview(
     else:
         record.status = ImportRecord.Status.PREVIEWED
         # The whole plan is kept until confirmation, which applies exactly these entries.
-        record.changes = entries
+        record.plan = entries
+        record.changes, _omitted = cap_changes(entries)
     record.save()
     return record
 
 
-def import_confirm(record: ImportRecord, user=None) -> ImportRecord:
+def import_confirm(
+    record: ImportRecord,
+    user=None,
+    *,
+    progress=None,
+    hold_back_refused: bool = False,
+    confirm_closing: bool = False,
+) -> ImportRecord:
     """Apply the plan stored by `import_preview`, exactly, in one transaction.
 
     Sets STALE and writes nothing if a row the plan targets changed since the preview.
@@ -170,7 +184,7 @@ def import_confirm(record: ImportRecord, user=None) -> ImportRecord:
                 raise ImportStateError(
                     f"import {record.pk} is {record.get_status_display().lower()}; only a previewed import can be applied"
                 )
-            entries = record.changes
+            entries = record.plan or record.changes
             pipeline.apply_plan(record, entries, user=user)
 
             changed = pipeline.plan_changes_anything(entries)
