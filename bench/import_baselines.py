@@ -209,6 +209,24 @@ def machine_description() -> dict:
     }
 
 
+def source_revision() -> str:
+    """Return the checked-out commit, marked "+ uncommitted changes" when the tree differs from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} + uncommitted changes" if status else commit
+
+
 def child_environment(database_url: str) -> dict:
     environment = dict(os.environ)
     environment["DATABASE_URL"] = database_url
@@ -422,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     machine = machine_description()
     machine["postgresql"] = postgres_version(arguments.database_url)
+    machine["revision"] = source_revision()
     try:
         paths = write_inputs(config, sample_config, directory, selected)
         results = []
@@ -438,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{arguments.rows:,} invoice rows, {arguments.customers:,} customers, seed {arguments.seed}; "
         f"{machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
-        f"PostgreSQL {machine['postgresql']}, Python {machine['python']}\n"
+        f"PostgreSQL {machine['postgresql']}, Python {machine['python']}, code at {machine['revision']}\n"
     )
     print(format_table(results, arguments.rows, arguments.tracemalloc))
     if arguments.json:

@@ -42,10 +42,13 @@ class Outcome:
 
 def reset_tables() -> tuple[Source, Source]:
     """Empty every table of RESET_APP_LABELS and create the two benchmark sources."""
+    existing = set(connection.introspection.table_names())
     tables = []
     for label in RESET_APP_LABELS:
         if label in apps.app_configs:
             tables.extend(model._meta.db_table for model in apps.get_app_config(label).get_models())
+    # A model whose migration does not exist yet has no table to empty.
+    tables = [table for table in tables if table in existing]
     with connection.cursor() as cursor:
         quoted = ", ".join(connection.ops.quote_name(table) for table in tables)
         cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
