@@ -260,7 +260,13 @@ class MessageTemplateForm(forms.ModelForm):
 
 # Days from the due date to the sample "today" of a preview, per template key.
 PREVIEW_DUE_OFFSETS = {"courtesy-reminder": -3, "friendly-note": 0, "firm-reminder": 9, "final-notice": 23, "thank-you": 2}
-PREVIEW_CURRENCIES = {"en": ("en-GB", "GBP"), "fr": ("fr-FR", "EUR"), "de": ("de-DE", "EUR"), "nl": ("nl-NL", "EUR")}
+PREVIEW_CURRENCIES = {
+    "en": ("en-GB", "GBP"),
+    "fr": ("fr-FR", "EUR"),
+    "de": ("de-DE", "EUR"),
+    "es": ("es-ES", "EUR"),
+    "nl": ("nl-NL", "EUR"),
+}
 
 
 def preview_context(template: MessageTemplate) -> dict:

@@ -4,7 +4,8 @@ Templates use only the variables that `campaigns.rendering` documents (customer_
 invoice_number, amount_due, due_date, days_overdue, days_until_due, payment_link,
 business_name, payment_amount, payment_date) and no tag other than `{% if %}`.
 `amount_due`, `payment_amount` and the dates arrive already formatted for the customer's
-locale; `days_overdue` is a whole number.
+locale; `days_overdue` is a whole number. Every template exists in English, French, German,
+Spanish and Dutch, the default DUNNING_MESSAGE_LANGUAGES.
 """
 
 from django.db import transaction
@@ -107,6 +108,26 @@ De financiële administratie van {{ business_name }}
 <p>Met vriendelijke groet,<br>De financiële administratie van {{ business_name }}</p>
 """,
         ),
+        "es": (
+            "{{ customer_name }}, un breve recordatorio sobre la factura {{ invoice_number }}",
+            """Hola, {{ customer_name }}:
+
+Le escribimos solo para recordarle que la factura {{ invoice_number }} por importe de {{ amount_due }} vence el {{ due_date }}.
+{% if payment_link %}
+Puede pagarla en línea en un minuto: {{ payment_link }}
+{% endif %}
+Si ya ha gestionado el pago, muchas gracias y no tenga en cuenta este mensaje. Si algo de la factura no le parece correcto, responda a este correo y lo revisaremos.
+
+Un saludo cordial,
+El equipo de contabilidad de {{ business_name }}
+""",
+            """<p>Hola, {{ customer_name }}:</p>
+<p>Le escribimos solo para recordarle que la factura <strong>{{ invoice_number }}</strong> por importe de <strong>{{ amount_due }}</strong> vence el {{ due_date }}.</p>
+{% if payment_link %}<p><a href="{{ payment_link }}">Pagar la factura {{ invoice_number }} en línea</a></p>{% endif %}
+<p>Si ya ha gestionado el pago, muchas gracias y no tenga en cuenta este mensaje. Si algo de la factura no le parece correcto, responda a este correo y lo revisaremos.</p>
+<p>Un saludo cordial,<br>El equipo de contabilidad de {{ business_name }}</p>
+""",
+        ),
     },
     "friendly-note": {
         "en": (
@@ -187,6 +208,26 @@ De financiële administratie van {{ business_name }}
 {% if payment_link %}<p><a href="{{ payment_link }}">Factuur {{ invoice_number }} online betalen</a></p>{% endif %}
 <p>Heeft u al betaald, dan danken wij u en excuses voor de herinnering. Heeft u een vraag over de factuur, antwoord dan op deze e-mail; wij helpen u graag.</p>
 <p>Met vriendelijke groet,<br>De financiële administratie van {{ business_name }}</p>
+""",
+        ),
+        "es": (
+            "{{ customer_name }}, la factura {{ invoice_number }} {% if days_overdue > 0 %}ha vencido{% else %}vence hoy{% endif %}",
+            """Hola, {{ customer_name }}:
+
+{% if days_overdue > 0 %}La factura {{ invoice_number }} por importe de {{ amount_due }} venció el {{ due_date }} y todavía no hemos recibido el pago.{% else %}La factura {{ invoice_number }} por importe de {{ amount_due }} vence hoy, {{ due_date }}.{% endif %} Son cosas que se pasan fácilmente, así que le enviamos esta breve nota.
+{% if payment_link %}
+Puede pagarla en línea aquí: {{ payment_link }}
+{% endif %}
+Si ya ha pagado, gracias, y disculpe el recordatorio. Si tiene alguna pregunta sobre la factura, responda a este correo y le ayudaremos con gusto.
+
+Un saludo cordial,
+El equipo de contabilidad de {{ business_name }}
+""",
+            """<p>Hola, {{ customer_name }}:</p>
+<p>{% if days_overdue > 0 %}La factura <strong>{{ invoice_number }}</strong> por importe de <strong>{{ amount_due }}</strong> venció el {{ due_date }} y todavía no hemos recibido el pago.{% else %}La factura <strong>{{ invoice_number }}</strong> por importe de <strong>{{ amount_due }}</strong> vence hoy, {{ due_date }}.{% endif %} Son cosas que se pasan fácilmente, así que le enviamos esta breve nota.</p>
+{% if payment_link %}<p><a href="{{ payment_link }}">Pagar la factura {{ invoice_number }} en línea</a></p>{% endif %}
+<p>Si ya ha pagado, gracias, y disculpe el recordatorio. Si tiene alguna pregunta sobre la factura, responda a este correo y le ayudaremos con gusto.</p>
+<p>Un saludo cordial,<br>El equipo de contabilidad de {{ business_name }}</p>
 """,
         ),
     },
@@ -271,6 +312,26 @@ De financiële administratie van {{ business_name }}
 <p>Met vriendelijke groet,<br>De financiële administratie van {{ business_name }}</p>
 """,
         ),
+        "es": (
+            "{{ customer_name }}, la factura {{ invoice_number }} lleva {{ days_overdue }} días vencida",
+            """Hola, {{ customer_name }}:
+
+Le escribimos hace poco sobre la factura {{ invoice_number }}. Venció el {{ due_date }}, lleva {{ days_overdue }} días vencida y siguen pendientes {{ amount_due }}.
+
+Le rogamos que la pague en los próximos siete días.{% if payment_link %} La forma más rápida es en línea: {{ payment_link }}{% endif %}
+
+Si ahora no puede pagar el importe completo, o si algo está retrasando el pago, responda a este correo y cuéntenoslo. Preferimos acordar un plan con usted antes que seguir enviando recordatorios.
+
+Un saludo cordial,
+El equipo de contabilidad de {{ business_name }}
+""",
+            """<p>Hola, {{ customer_name }}:</p>
+<p>Le escribimos hace poco sobre la factura <strong>{{ invoice_number }}</strong>. Venció el {{ due_date }}, lleva {{ days_overdue }} días vencida y siguen pendientes <strong>{{ amount_due }}</strong>.</p>
+<p>Le rogamos que la pague en los próximos siete días.{% if payment_link %} La forma más rápida es en línea: <a href="{{ payment_link }}">pagar la factura {{ invoice_number }}</a>.{% endif %}</p>
+<p>Si ahora no puede pagar el importe completo, o si algo está retrasando el pago, responda a este correo y cuéntenoslo. Preferimos acordar un plan con usted antes que seguir enviando recordatorios.</p>
+<p>Un saludo cordial,<br>El equipo de contabilidad de {{ business_name }}</p>
+""",
+        ),
     },
     "final-notice": {
         "en": (
@@ -353,6 +414,26 @@ De financiële administratie van {{ business_name }}
 <p>Met vriendelijke groet,<br>De financiële administratie van {{ business_name }}</p>
 """,
         ),
+        "es": (
+            "Último aviso para {{ customer_name }}: factura {{ invoice_number }} ({{ amount_due }})",
+            """Hola, {{ customer_name }}:
+
+Este es nuestro último recordatorio sobre la factura {{ invoice_number }}. Venció el {{ due_date }}, lleva {{ days_overdue }} días vencida y, a pesar de nuestros mensajes anteriores, siguen sin pagar {{ amount_due }}.
+
+Le rogamos que pague el importe completo en un plazo de siete días.{% if payment_link %} Puede pagar en línea aquí: {{ payment_link }}{% endif %}
+
+Si no tenemos noticias suyas en ese plazo, tendremos que tomar otras medidas para recuperar el importe. Nos gustaría de verdad evitarlo: si tiene dificultades, responda hoy mismo a este correo y buscaremos juntos una solución.
+
+Saludos,
+El equipo de contabilidad de {{ business_name }}
+""",
+            """<p>Hola, {{ customer_name }}:</p>
+<p>Este es nuestro último recordatorio sobre la factura <strong>{{ invoice_number }}</strong>. Venció el {{ due_date }}, lleva {{ days_overdue }} días vencida y, a pesar de nuestros mensajes anteriores, siguen sin pagar <strong>{{ amount_due }}</strong>.</p>
+<p>Le rogamos que pague el importe completo en un plazo de siete días.{% if payment_link %} Puede pagar en línea aquí: <a href="{{ payment_link }}">pagar la factura {{ invoice_number }}</a>.{% endif %}</p>
+<p>Si no tenemos noticias suyas en ese plazo, tendremos que tomar otras medidas para recuperar el importe. Nos gustaría de verdad evitarlo: si tiene dificultades, responda hoy mismo a este correo y buscaremos juntos una solución.</p>
+<p>Saludos,<br>El equipo de contabilidad de {{ business_name }}</p>
+""",
+        ),
     },
     THANK_YOU_KEY: {
         "en": (
@@ -421,6 +502,23 @@ De financiële administratie van {{ business_name }}
 <p>Hartelijk dank voor uw betaling van <strong>{{ payment_amount }}</strong> op {{ payment_date }} voor factuur <strong>{{ invoice_number }}</strong>. Wij hebben de betaling ontvangen en op uw rekening verwerkt.</p>
 <p>Wij waarderen de samenwerking. Heeft u ooit een vraag over een factuur, antwoord dan gewoon op deze e-mail.</p>
 <p>Met hartelijke groet,<br>De financiële administratie van {{ business_name }}</p>
+""",
+        ),
+        "es": (
+            "Gracias, {{ customer_name }}: hemos recibido su pago de la factura {{ invoice_number }}",
+            """Hola, {{ customer_name }}:
+
+Gracias por su pago de {{ payment_amount }} del {{ payment_date }} correspondiente a la factura {{ invoice_number }}. Lo hemos recibido y registrado en su cuenta.
+
+Le agradecemos su confianza. Si alguna vez tiene una pregunta sobre una factura, basta con responder a este correo.
+
+Un saludo muy cordial,
+El equipo de contabilidad de {{ business_name }}
+""",
+            """<p>Hola, {{ customer_name }}:</p>
+<p>Gracias por su pago de <strong>{{ payment_amount }}</strong> del {{ payment_date }} correspondiente a la factura <strong>{{ invoice_number }}</strong>. Lo hemos recibido y registrado en su cuenta.</p>
+<p>Le agradecemos su confianza. Si alguna vez tiene una pregunta sobre una factura, basta con responder a este correo.</p>
+<p>Un saludo muy cordial,<br>El equipo de contabilidad de {{ business_name }}</p>
 """,
         ),
     },

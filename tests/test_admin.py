@@ -651,7 +651,7 @@ def test_draft_step_needs_existing_template(admin_client, ledger):
 
 def template_post(**overrides):
     data = {
-        "key": "friendly-note",
+        "key": "second-reminder",
         "channel": "email",
         "language": "es",
         "subject": "Hola {{ customer_name }}",
@@ -668,7 +668,7 @@ def test_template_form_accepts_allowed_variables(admin_client, ledger):
     response = admin_client.post(reverse("admin:campaigns_messagetemplate_add"), template_post())
 
     assert response.status_code == 302
-    assert MessageTemplate.objects.filter(key="friendly-note", language="es").exists()
+    assert MessageTemplate.objects.filter(key="second-reminder", language="es").exists()
 
 
 @pytest.mark.parametrize(
@@ -687,7 +687,7 @@ def test_template_form_rejects_unknown_source(admin_client, ledger, field, sourc
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors[field]
-    assert not MessageTemplate.objects.filter(language="es").exists()
+    assert not MessageTemplate.objects.filter(key="second-reminder").exists()
 
 
 def test_dunning_run_list_links_touchpoints(admin_client, ledger):

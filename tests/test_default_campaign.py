@@ -42,7 +42,7 @@ def test_default_campaign_published_steps():
     ]
 
 
-@pytest.mark.parametrize("language", ["en", "fr", "de", "nl"])
+@pytest.mark.parametrize("language", ["en", "fr", "de", "es", "nl"])
 @pytest.mark.parametrize("key", ALL_KEYS)
 def test_default_templates_exist(key, language):
     ensure_default_campaign()
@@ -114,6 +114,14 @@ def test_friendly_note_due_today_wording():
     assert "pay it online" not in overdue
 
 
+def test_default_templates_cover_message_languages(settings):
+    ensure_default_campaign()
+
+    for key in ALL_KEYS:
+        languages = set(MessageTemplate.objects.filter(key=key).values_list("language", flat=True))
+        assert set(settings.DUNNING_MESSAGE_LANGUAGES) <= languages, key
+
+
 def test_ensure_default_campaign_idempotent():
     first = ensure_default_campaign()
     counts = (Campaign.objects.count(), CampaignVersion.objects.count(), CampaignStep.objects.count(), MessageTemplate.objects.count())
@@ -122,7 +130,7 @@ def test_ensure_default_campaign_idempotent():
 
     assert second.pk == first.pk
     assert (Campaign.objects.count(), CampaignVersion.objects.count(), CampaignStep.objects.count(), MessageTemplate.objects.count()) == counts
-    assert counts == (1, 1, 4, 20)
+    assert counts == (1, 1, 4, 25)
 
 
 def test_ensure_default_campaign_keeps_staff_edits():
