@@ -6,7 +6,6 @@ import datetime
 import re
 from decimal import Decimal
 
-import factory.random  # noqa: F401  (tests/factories.py calls factory.random without importing it)
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
