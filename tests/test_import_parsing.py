@@ -179,7 +179,8 @@ def test_ambiguous_dates_without_proof_rejected_naming_first(tmp_path):
     assert record.status == ImportRecord.Status.REFUSED
     assert record.errors == [
         'row 3, column "due_date", value "03/04/2026": ambiguous date, because no date in this file has a day '
-        "above 12 to prove the DD/MM/YYYY order; use YYYY-MM-DD"
+        "above 12 to prove the DD/MM/YYYY order; use YYYY-MM-DD, or choose the date order (day first or month "
+            "first) for this import"
     ]
     assert Invoice.objects.count() == 0
 

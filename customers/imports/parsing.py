@@ -40,6 +40,27 @@ GROUPED_DOT_ONLY = re.compile(r"^\d{1,3}(?:\.\d{3}){2,}$")
 PLAIN_POINT = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
 PLAIN_COMMA = re.compile(r"^\d+,\d+$")
 TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d")
+# A date with a time and, optionally, its zone: "2026-11-30 23:30:00+01:00",
+# "2026-11-30T23:30Z", "2026-11-30 23:30 America/New_York", "2026-11-30 23:30 GMT-08:00".
+TIMESTAMP = re.compile(
+    r"^(?P<date>\d{4}-\d{1,2}-\d{1,2})[T ](?P<time>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*"
+    r"(?P<zone>Z|UTC|GMT|(?:UTC|GMT)?[+-]\d{2}:?\d{2}|[A-Za-z]+(?:/[A-Za-z0-9_+-]+)+)?$"
+)
+OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})$")
+# Dates with the month's English name: "31 Dec 2026", "31-Dec-2026", "Dec 31, 2026", "December 31 2026".
+DAY_MONTH_NAME = re.compile(r"^(\d{1,2})[ \-]([A-Za-z]{3,9})\.?[ \-,]+(\d{4})$")
+MONTH_NAME_DAY = re.compile(r"^([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})$")
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+         ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+         ("dec", "december")],
+        start=1,
+    )
+    for name in names
+}
+EXCEL_1904_EPOCH = "1904"
 
 DATE_FIX = "use YYYY-MM-DD or DD/MM/YYYY"
 URL_VALIDATOR = URLValidator(schemes=["https", "http"])
@@ -207,9 +228,10 @@ def date_parts(value) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
-def parse_date(value, *, day_first: bool) -> datetime.date:
-    """Parse an ISO date, a DD/MM/YYYY date (when the file proved day-first order), an
-    XLSX date cell or an Excel serial number."""
+def parse_date(value, *, day_first: bool = True, month_first: bool = False, epoch: str = "1900") -> datetime.date:
+    """Parse an ISO date, a D/M/Y date in the file's proven or chosen order, a date with
+    the month's name, a timestamp (its local date in the business time zone), an XLSX
+    date cell or an Excel serial number in the workbook's date system (`epoch`)."""
     if isinstance(value, datetime.datetime):
         return value.date()
     if isinstance(value, datetime.date):
@@ -217,65 +239,116 @@ def parse_date(value, *, day_first: bool) -> datetime.date:
     if isinstance(value, bool):
         raise CellError("not a date", DATE_FIX)
     if isinstance(value, (int, float)):
-        return _from_excel_serial(value)
+        return _from_excel_serial(value, epoch)
 
     text = str(value).strip()
     match = ISO_DATE.match(text)
     if match:
         return _make_date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     if SERIAL_TEXT.match(text):
-        return _from_excel_serial(float(text))
+        return _from_excel_serial(float(text), epoch)
     match = PARTS_DATE.match(text)
     if match:
         first, second, year_text = int(match.group(1)), int(match.group(2)), match.group(3)
         if len(year_text) != 4:
             raise CellError("a date with a two-digit year", "write the year with four digits, as in 31/01/2026 or 2026-01-31")
+        if month_first:
+            return _make_date(int(year_text), first, second, fix="use YYYY-MM-DD or MM/DD/YYYY")
         if not day_first:
             raise CellError("an ambiguous date", DATE_FIX)  # pragma: no cover - the pipeline rejects these first
         return _make_date(int(year_text), second, first)
+    named = _date_with_month_name(text)
+    if named is not None:
+        return named
+    if TIMESTAMP.match(text):
+        return parse_timestamp(text)
     raise CellError("not a date", DATE_FIX)
 
 
-def _make_date(year: int, month: int, day: int) -> datetime.date:
+def _date_with_month_name(text: str) -> datetime.date | None:
+    match = DAY_MONTH_NAME.match(text)
+    if match:
+        day, month_name, year = match.groups()
+    else:
+        match = MONTH_NAME_DAY.match(text)
+        if not match:
+            return None
+        month_name, day, year = match.groups()
+    month = MONTHS.get(month_name.lower())
+    if month is None:
+        raise CellError("not a date", DATE_FIX)
+    return _make_date(int(year), month, int(day))
+
+
+def _make_date(year: int, month: int, day: int, *, fix: str = DATE_FIX) -> datetime.date:
     try:
         return datetime.date(year, month, day)
     except ValueError:
-        raise CellError("not a date", DATE_FIX) from None
+        raise CellError("not a date", fix) from None
 
 
-def _from_excel_serial(number: float) -> datetime.date:
-    from openpyxl.utils.datetime import from_excel
+def _from_excel_serial(number: float, epoch: str = "1900") -> datetime.date:
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
     if not 1 <= number <= MAX_EXCEL_SERIAL or not float(number).is_integer():
         raise CellError("not a date", DATE_FIX)
-    return from_excel(number).date()
+    calendar = CALENDAR_MAC_1904 if epoch == EXCEL_1904_EPOCH else CALENDAR_WINDOWS_1900
+    return from_excel(number, epoch=calendar).date()
 
 
-def parse_utc_timestamp(value) -> datetime.date:
-    """Parse a timestamp given in UTC and return its date in the business time zone."""
+def parse_timestamp(value, *, epoch: str = "1900") -> datetime.date:
+    """Parse a timestamp and return its date in the business time zone.
+
+    A timestamp without a zone is in UTC (Stripe's "(UTC)" columns). An offset such as
+    +01:00 or a named zone such as America/New_York is applied first.
+    """
     if isinstance(value, datetime.datetime):
         moment = value
     elif isinstance(value, datetime.date):
         return value
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        from openpyxl.utils.datetime import from_excel
+        from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 
         if not 1 <= value <= MAX_EXCEL_SERIAL:
             raise CellError("not a timestamp", "use YYYY-MM-DD HH:MM in UTC")
-        moment = from_excel(value)
+        moment = from_excel(value, epoch=CALENDAR_MAC_1904 if epoch == EXCEL_1904_EPOCH else CALENDAR_WINDOWS_1900)
     else:
-        text = str(value).strip()
-        for pattern in TIMESTAMP_FORMATS:
-            try:
-                moment = datetime.datetime.strptime(text, pattern)
-                break
-            except ValueError:
-                continue
-        else:
-            raise CellError("not a timestamp", "use YYYY-MM-DD HH:MM in UTC, as Stripe exports it")
+        moment = _timestamp_from_text(str(value).strip())
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     return moment.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).date()
+
+
+def _timestamp_from_text(text: str) -> datetime.datetime:
+    for pattern in TIMESTAMP_FORMATS:
+        try:
+            return datetime.datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    match = TIMESTAMP.match(text)
+    if not match:
+        raise CellError("not a timestamp", "use YYYY-MM-DD HH:MM in UTC, or add the offset, as in 2026-11-30 18:00+01:00")
+    try:
+        moment = datetime.datetime.fromisoformat(f"{match.group('date')}T{match.group('time')}")
+    except ValueError:
+        raise CellError("not a timestamp", "use YYYY-MM-DD HH:MM") from None
+    zone = match.group("zone") or "UTC"
+    if zone in ("Z", "UTC", "GMT"):
+        return moment.replace(tzinfo=datetime.UTC)
+    offset = OFFSET.match(zone)
+    if offset:
+        sign, hours, minutes = offset.groups()
+        delta = datetime.timedelta(hours=int(hours), minutes=int(minutes))
+        return moment.replace(tzinfo=datetime.timezone(-delta if sign == "-" else delta))
+    try:
+        return moment.replace(tzinfo=zoneinfo.ZoneInfo(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise CellError(f'unknown time zone "{zone}"', "use an offset such as +01:00 or an IANA name such as Europe/Paris") from None
+
+
+def parse_utc_timestamp(value) -> datetime.date:
+    """Parse a timestamp given in UTC (or with its zone) and return its date in the business time zone."""
+    return parse_timestamp(value)
 
 
 # Customer details ---------------------------------------------------------------------
@@ -349,3 +422,70 @@ def parse_url(value, *, max_length: int = 500) -> str:
     except ValidationError:
         raise CellError("not a web address", "enter a full https:// link") from None
     return text
+
+
+def parse_country_name(value) -> str:
+    """Return the ISO 3166 code of a country given by code or English name, or "" when
+    the name is unknown: accounting systems store the country as free text."""
+    text = parse_text(value)
+    if not text:
+        return ""
+    if len(text) == 2 and text.upper() in Locale("en").territories:
+        return text.upper()
+    return country_codes_by_name().get(text.casefold(), "")
+
+
+@functools.cache
+def country_codes_by_name() -> dict[str, str]:
+    names = {name.casefold(): code for code, name in Locale("en").territories.items() if len(code) == 2}
+    names.update({"uk": "GB", "united states of america": "US", "usa": "US", "england": "GB", "scotland": "GB", "wales": "GB"})
+    return names
+
+
+CONSENT_VALUES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
+
+
+def parse_consent(value) -> bool | None:
+    """Return True, False, or None for a blank cell (consent not asked)."""
+    if isinstance(value, bool):
+        return value
+    text = parse_text(value).lower()
+    if not text:
+        return None
+    if text not in CONSENT_VALUES:
+        raise CellError("not a yes or no value", "use yes or no, or leave it blank when consent was not asked")
+    return CONSENT_VALUES[text]
+
+
+def parse_last4(value) -> str:
+    text = parse_text(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = text.zfill(4)  # a number cell drops the leading zeros of 0042
+    if not re.fullmatch(r"\d{4}", text):
+        raise CellError("not the last four digits of a card", "enter four digits, such as 4242")
+    return text
+
+
+def parse_month(value) -> int:
+    text = parse_text(value)
+    if not re.fullmatch(r"\d{1,2}", text) or not 1 <= int(text) <= 12:
+        raise CellError("not a month", "enter a month from 1 to 12")
+    return int(text)
+
+
+def parse_year(value) -> int:
+    text = parse_text(value)
+    if re.fullmatch(r"\d{2}", text):
+        return 2000 + int(text)
+    if not re.fullmatch(r"\d{4}", text) or not 2000 <= int(text) <= 2100:
+        raise CellError("not a year", "enter a four-digit year such as 2028")
+    return int(text)
+
+
+def parse_stripe_locales(value) -> str:
+    """Return the first of Stripe's preferred locales ("fr-FR, en" gives "fr-FR")."""
+    text = parse_text(value).strip("[]").replace('"', "")
+    first = text.split(",")[0].strip()
+    if len(first) > 20:  # Customer.locale max_length
+        raise CellError("not a locale", "use a language tag such as fr-FR")
+    return first

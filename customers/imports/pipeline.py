@@ -14,6 +14,7 @@ Stored values in plan entries are JSON: Decimal as text, dates as ISO 8601 text.
 
 import datetime
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,8 +24,8 @@ from django.utils import timezone
 from customers import services as customer_services
 from customers.imports import parsing
 from customers.imports.errors import CellError, row_message
-from customers.imports.layouts import STRIPE_INVOICES, HeaderMatch, Layout
-from customers.imports.readers import Table
+from customers.imports.layouts import DATE_ORDER_DETECT, DAY_FIRST, MONTH_FIRST, HeaderMatch, Layout
+from customers.imports.readers import EXCEL_1900_EPOCH, Table
 from customers.models import Customer, Invoice, Payment, Source
 from customers.timezones import effective_time_zone
 
@@ -94,16 +95,66 @@ class PaymentRow:
 
 
 @dataclass
+class CreditRow:
+    """A credit the customer holds: a credit note, or money received but not applied."""
+
+    number: int
+    key: str  # the credit's reference in the source, unique per customer and origin
+    customer: dict
+    amount: Decimal
+    currency: str
+    origin: str  # CustomerCredit.Origin
+    needs_review: bool = False
+
+
+@dataclass
+class CardRow:
+    number: int
+    key: str  # the card's id in the source
+    customer_key: str
+    card: dict  # model field -> value
+
+
+@dataclass
+class ParseContext:
+    """File-wide settings the cell parsers need."""
+
+    date_order: str = DATE_ORDER_DETECT
+    epoch: str = EXCEL_1900_EPOCH
+    # Currency of rows that have none (a QuickBooks report in the company's home currency).
+    default_currency: str = ""
+
+
+@dataclass
 class Validation:
     layout: Layout
     row_count: int
-    rows: list = field(default_factory=list)  # InvoiceRow or PaymentRow
+    context: ParseContext = field(default_factory=ParseContext)
+    rows: list = field(default_factory=list)  # InvoiceRow, CreditRow, CardRow or PaymentRow
     skipped: list[dict] = field(default_factory=list)
     errors: list[tuple[int, int, str]] = field(default_factory=list)  # (row, column position, message)
+    warnings: list[str] = field(default_factory=list)
+    # Key cell of every row that has one, refused rows included: a snapshot closes only
+    # invoices missing from the file, never those whose row was refused.
+    file_keys: set[str] = field(default_factory=set)
+    # Key -> numbers of refused rows with that key, for rows that depend on them.
+    refused_keys: dict[str, list[int]] = field(default_factory=dict)
+    # Entries for valid rows that cannot be applied without a refused row.
+    blocked: list[dict] = field(default_factory=list)
+    progress: Callable[[int, int], None] | None = None
+
+    def tick(self, index: int) -> None:
+        """Report planning progress every PROGRESS_EVERY rows."""
+        if self.progress is not None and index % PROGRESS_EVERY == 0:
+            self.progress(min(index, self.row_count), self.row_count)
 
     def add_error(self, row: int, column: str, value, error: CellError) -> None:
         position = next((index for index, item in enumerate(self.layout.columns) if item.header == column), 0)
         self.errors.append((row, position, row_message(row, column, value, error.reason, error.fix)))
+
+    def refuse_key(self, key: str, row: int) -> None:
+        if key:
+            self.refused_keys.setdefault(key, []).append(row)
 
     def messages(self) -> list[str]:
         return [message for _, _, message in sorted(self.errors, key=lambda error: (error[0], error[1]))]
@@ -120,24 +171,51 @@ def to_json(value):
 # 1. Validation ---------------------------------------------------------------------------
 
 
-def validate(table: Table, match: HeaderMatch) -> Validation:
+def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None = None, progress=None) -> Validation:
     layout = match.layout
-    validation = Validation(layout=layout, row_count=len(table.rows))
+    context = context or ParseContext()
+    validation = Validation(layout=layout, row_count=len(table.rows), context=context, progress=progress)
+    report = progress or (lambda done, total: None)
+    check_merged_cells(table, match, validation)
     ambiguous_cells = check_date_order(table, match, validation)
+    # `accounting` imports this module, so it is imported here rather than at the top.
+    from customers.imports import accounting
+
+    skip_row = accounting.REPORT_ROW_FILTERS.get(layout.builder)
 
     parsed_rows = []
-    for sheet_row in table.rows:
+    total = len(table.rows)
+    report(0, total)
+    for index, sheet_row in enumerate(table.rows, start=1):
+        if index % PROGRESS_EVERY == 0:
+            report(index, total)
+        if skip_row is not None and skip_row(sheet_row, match):
+            continue
         parsed = parse_row(sheet_row, match, validation, ambiguous_cells)
         if parsed is not None:
             parsed_rows.append(parsed)
+    report(total, total)
 
-    if layout.kind == "payments":
-        build_payment_rows(parsed_rows, validation)
-    elif layout is STRIPE_INVOICES:
-        build_invoice_rows(parsed_rows, validation, stripe_invoice_from_row)
-    else:
-        build_invoice_rows(parsed_rows, validation, template_invoice_from_row)
+    accounting.ROW_BUILDERS[layout.builder](parsed_rows, validation)
     return validation
+
+
+def check_merged_cells(table: Table, match: HeaderMatch, validation: Validation) -> None:
+    """Reject merged cells in the header row or below it: a merged cell keeps its value in
+    its first cell only, so the other rows it covers would import as blank.
+
+    Title rows above the header may be merged (QuickBooks merges its report title)."""
+    for merged in table.merged:
+        if merged.last_row < table.header_row:
+            continue
+        validation.errors.append(
+            (
+                merged.first_row,
+                0,
+                f"row {merged.first_row}: cells {merged.reference} are merged; "
+                "unmerge them (Home > Merge & Center) and fill in every cell, then import the file again",
+            )
+        )
 
 
 def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -> set[tuple[int, str]]:
@@ -147,6 +225,8 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
     read as DD/MM/YYYY. Without that proof, a date such as 03/04/2026 could be either
     order: the first such cell is rejected, which rejects the file.
     """
+    if validation.context.date_order in (DAY_FIRST, MONTH_FIRST):
+        return set()
     date_columns = [column for column in match.layout.columns if column.kind == "date" and column.field in match.positions]
     cells = []
     for sheet_row in table.rows:
@@ -158,6 +238,7 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
                 cells.append((sheet_row.number, column, value, parts))
 
     if any(first > 12 for _, _, _, (first, _second) in cells):
+        validation.context.date_order = DAY_FIRST
         return set()
     ambiguous = [cell for cell in cells if cell[3][0] <= 12 and cell[3][1] <= 12 and cell[3][0] != cell[3][1]]
     if ambiguous:
@@ -168,7 +249,7 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
             value,
             CellError(
                 "ambiguous date, because no date in this file has a day above 12 to prove the DD/MM/YYYY order",
-                "use YYYY-MM-DD",
+                "use YYYY-MM-DD, or choose the date order (day first or month first) for this import",
             ),
         )
     return {(number, column.field) for number, column, _, _ in ambiguous}
@@ -211,7 +292,7 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
                 values[column.field] = blank_value(column.kind)
             continue
         try:
-            values[column.field] = parse_cell(column, value, values)
+            values[column.field] = parse_cell(column, value, values, validation.context)
         except CellError as error:
             validation.add_error(sheet_row.number, column.header, value, error)
             failed = True
@@ -231,9 +312,23 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
                 continue
             values[name] = amount.quantize(Decimal(1).scaleb(-places))
 
+    key = raw_key(sheet_row, match)
+    validation.file_keys.add(key)
     if failed:
+        validation.refuse_key(key, sheet_row.number)
         return None
     return ParsedRow(number=sheet_row.number, values=values, raw=raw)
+
+
+def raw_key(sheet_row, match: HeaderMatch) -> str:
+    """Return the row's key cell as text (invoice number, customer or card id), or ""."""
+    position = match.positions.get(match.layout.key_field)
+    if position is None or position >= len(sheet_row.cells):
+        return ""
+    try:
+        return parsing.parse_text(sheet_row.cells[position])
+    except parsing.CellError:
+        return ""
 
 
 @functools.cache
@@ -244,7 +339,7 @@ def parse_order(layout: Layout) -> tuple:
 
 
 def blank_value(kind: str):
-    if kind in ("amount", "date", "timestamp"):
+    if kind in ("amount", "date", "timestamp", "consent"):
         return None
     return ""
 
@@ -252,25 +347,68 @@ def blank_value(kind: str):
 # Column kind -> parser of one non-blank cell. Amounts are checked against the row's
 # currency later, and D/M/Y dates reach the parser only once the file proved that order.
 CELL_PARSERS = {
-    "text": lambda column, value, row: parsing.parse_text(value, max_length=column.max_length),
-    "identifier": lambda column, value, row: parsing.parse_identifier(value, max_length=column.max_length or 100),
-    "amount": lambda column, value, row: parsing.parse_amount(value, places=None),
-    "date": lambda column, value, row: parsing.parse_date(value, day_first=True),
-    "timestamp": lambda column, value, row: parsing.parse_utc_timestamp(value),
-    "currency": lambda column, value, row: parsing.parse_currency(value),
-    "email": lambda column, value, row: parsing.parse_email(value),
-    "country": lambda column, value, row: parsing.parse_country(value),
-    "phone": lambda column, value, row: parsing.parse_phone(value, region=row.get("country", "")),
-    "time_zone": lambda column, value, row: parsing.parse_time_zone(value),
-    "url": lambda column, value, row: parsing.parse_url(value),
-    "customer_type": lambda column, value, row: parsing.parse_choice(value, CUSTOMER_TYPES, default=Customer.Kind.BUSINESS),
-    "invoice_status": lambda column, value, row: parsing.parse_choice(value, INVOICE_STATUSES, default=Invoice.LedgerStatus.OPEN),
-    "stripe_status": lambda column, value, row: parsing.parse_choice(value, STRIPE_STATUSES, default=""),
+    "text": lambda column, value, row, context: parsing.parse_text(value, max_length=column.max_length),
+    "identifier": lambda column, value, row, context: parsing.parse_identifier(value, max_length=column.max_length or 100),
+    "amount": lambda column, value, row, context: parsing.parse_amount(value, places=None),
+    "date": lambda column, value, row, context: parsing.parse_date(
+        value, day_first=context.date_order != MONTH_FIRST, month_first=context.date_order == MONTH_FIRST, epoch=context.epoch
+    ),
+    "timestamp": lambda column, value, row, context: parsing.parse_timestamp(value, epoch=context.epoch),
+    "currency": lambda column, value, row, context: parsing.parse_currency(value),
+    "email": lambda column, value, row, context: parsing.parse_email(value),
+    "country": lambda column, value, row, context: parsing.parse_country(value),
+    "country_name": lambda column, value, row, context: parsing.parse_country_name(value),
+    "phone": lambda column, value, row, context: parsing.parse_phone(value, region=row.get("country", "")),
+    "time_zone": lambda column, value, row, context: parsing.parse_time_zone(value),
+    "url": lambda column, value, row, context: parsing.parse_url(value),
+    "customer_type": lambda column, value, row, context: parsing.parse_choice(value, CUSTOMER_TYPES, default=Customer.Kind.BUSINESS),
+    "invoice_status": lambda column, value, row, context: parsing.parse_choice(value, INVOICE_STATUSES, default=Invoice.LedgerStatus.OPEN),
+    "stripe_status": lambda column, value, row, context: parsing.parse_choice(value, STRIPE_STATUSES, default=""),
+    "xero_type": lambda column, value, row, context: parsing.parse_choice(value, XERO_TYPES, default=""),
+    "xero_status": lambda column, value, row, context: parsing.parse_choice(value, XERO_STATUSES, default=""),
+    "consent": lambda column, value, row, context: parsing.parse_consent(value),
+    "last4": lambda column, value, row, context: parsing.parse_last4(value),
+    "month": lambda column, value, row, context: parsing.parse_month(value),
+    "year": lambda column, value, row, context: parsing.parse_year(value),
+    "stripe_locales": lambda column, value, row, context: parsing.parse_stripe_locales(value),
 }
 
 
-def parse_cell(column, value, parsed_so_far: dict):
-    return CELL_PARSERS[column.kind](column, value, parsed_so_far)
+# Rows are reported to the progress callback at least this often.
+PROGRESS_EVERY = 1000
+
+XERO_INVOICE = "invoice"
+XERO_CREDIT_NOTE = "credit_note"
+XERO_OTHER = "other"
+XERO_TYPES = {
+    "sales_invoice": XERO_INVOICE,
+    "accrec": XERO_INVOICE,
+    "invoice": XERO_INVOICE,
+    "sales_credit_note": XERO_CREDIT_NOTE,
+    "accreccredit": XERO_CREDIT_NOTE,
+    "credit_note": XERO_CREDIT_NOTE,
+    "bill": XERO_OTHER,
+    "accpay": XERO_OTHER,
+    "purchase_bill": XERO_OTHER,
+    "accpaycredit": XERO_OTHER,
+    "purchase_credit_note": XERO_OTHER,
+}
+XERO_SKIPPED = "skipped"
+XERO_STATUSES = {
+    "authorised": Invoice.LedgerStatus.OPEN,
+    "awaiting_payment": Invoice.LedgerStatus.OPEN,
+    "paid": Invoice.LedgerStatus.PAID,
+    "voided": Invoice.LedgerStatus.VOID,
+    "void": Invoice.LedgerStatus.VOID,
+    "draft": XERO_SKIPPED,
+    "submitted": XERO_SKIPPED,
+    "awaiting_approval": XERO_SKIPPED,
+    "deleted": XERO_SKIPPED,
+}
+
+
+def parse_cell(column, value, parsed_so_far: dict, context: ParseContext):
+    return CELL_PARSERS[column.kind](column, value, parsed_so_far, context)
 
 
 def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:
@@ -384,49 +522,60 @@ def stripe_invoice_from_row(row: ParsedRow, validation: Validation) -> InvoiceRo
 
 
 def build_invoice_rows(parsed_rows, validation: Validation, row_builder) -> None:
+    """Turn parsed rows into invoice and credit rows, checking that invoice keys are
+    unique and that every row of a customer gives the same details."""
+    for parsed in parsed_rows:
+        errors_before = len(validation.errors)
+        built = row_builder(parsed, validation)
+        if built is None:
+            if len(validation.errors) > errors_before:
+                validation.refuse_key(parsed.values.get(validation.layout.key_field, ""), parsed.number)
+            continue
+        add_invoice_row(built, parsed.number, parsed.raw, validation)
+
+
+def add_invoice_row(built, number: int, raw: dict, validation: Validation, *, first_row_of_key: dict | None = None) -> bool:
+    """Check one built row against the rows before it and keep it; return False if refused."""
     layout = validation.layout
-    key_column = layout.column(layout.key_field)
-    first_row_of_key: dict[str, int] = {}
-    customer_seen: dict[str, tuple[int, dict]] = {}
+    state = validation.__dict__.setdefault("_seen", {"keys": {}, "customers": {}})
+    first_row_of_key = state["keys"]
+    customer_seen = state["customers"]
     customer_columns = {model_field: name for name, model_field in CUSTOMER_FIELDS.items()}
 
-    for parsed in parsed_rows:
-        invoice_row = row_builder(parsed, validation)
-        if invoice_row is None:
-            continue
-
-        if invoice_row.key in first_row_of_key:
+    if isinstance(built, InvoiceRow):
+        if built.key in first_row_of_key:
+            key_column = layout.column(layout.key_field)
             validation.add_error(
-                parsed.number,
+                number,
                 key_column.header,
-                invoice_row.key,
-                CellError(f"the same invoice is also in row {first_row_of_key[invoice_row.key]}", "keep one row per invoice"),
+                built.key,
+                CellError(f"the same invoice is also in row {first_row_of_key[built.key]}", "keep one row per invoice"),
             )
-            continue
-        first_row_of_key[invoice_row.key] = parsed.number
+            validation.refuse_key(built.key, number)
+            return False
+        first_row_of_key[built.key] = number
 
-        customer_key = invoice_row.customer["external_id"]
-        if customer_key in customer_seen:
-            first_number, first_details = customer_seen[customer_key]
-            conflict = next(
-                (name for name, value in invoice_row.customer.items() if first_details.get(name, value) != value),
-                None,
+    customer_key = built.customer["external_id"]
+    if customer_key in customer_seen:
+        first_number, first_details = customer_seen[customer_key]
+        conflict = next((name for name, value in built.customer.items() if first_details.get(name, value) != value), None)
+        if conflict:
+            column = layout.column(customer_columns.get(conflict, conflict))
+            validation.add_error(
+                number,
+                column.header,
+                raw.get(column.field, ""),
+                CellError(
+                    f'row {first_number} gives customer "{customer_key}" the value "{first_details[conflict]}"',
+                    "give every row of a customer the same details",
+                ),
             )
-            if conflict:
-                column = layout.column(customer_columns.get(conflict, conflict))
-                validation.add_error(
-                    parsed.number,
-                    column.header,
-                    parsed.raw.get(column.field, ""),
-                    CellError(
-                        f'row {first_number} gives customer "{customer_key}" the value "{first_details[conflict]}"',
-                        "give every row of a customer the same details",
-                    ),
-                )
-                continue
-        else:
-            customer_seen[customer_key] = (parsed.number, invoice_row.customer)
-        validation.rows.append(invoice_row)
+            validation.refuse_key(built.key, number)
+            return False
+    else:
+        customer_seen[customer_key] = (number, built.customer)
+    validation.rows.append(built)
+    return True
 
 
 def build_payment_rows(parsed_rows, validation: Validation) -> None:
@@ -502,9 +651,13 @@ def customer_version(customer: Customer) -> str:
 
 def plan_invoices(validation: Validation, source: Source) -> list[dict]:
     """Compare invoice rows with the stored customers and invoices of `source`."""
-    rows: list[InvoiceRow] = validation.rows
+    from customers.imports import entities
+
+    rows = validation.rows
+    invoice_rows = [row for row in rows if isinstance(row, InvoiceRow)]
+    credit_rows = [row for row in rows if isinstance(row, CreditRow)]
     customers = load_by_key(Customer.objects.filter(source=source), "external_id", [row.customer["external_id"] for row in rows])
-    invoices = load_by_key(Invoice.objects.filter(source=source).select_related("customer"), "number", [row.key for row in rows])
+    invoices = load_by_key(Invoice.objects.filter(source=source).select_related("customer"), "number", [row.key for row in invoice_rows])
 
     entries: list[dict] = []
     planned_customers: set[str] = set()
@@ -515,10 +668,19 @@ def plan_invoices(validation: Validation, source: Source) -> list[dict]:
         planned_customers.add(key)
         entries.append(plan_customer(row, customers.get(key)))
 
-    for row in rows:
+    for index, row in enumerate(invoice_rows, start=1):
+        validation.tick(index)
         entries.append(plan_invoice(row, invoices.get(row.key)))
+    entries.extend(entities.plan_credits(credit_rows, source, customers))
     entries.extend(validation.skipped)
     return entries
+
+
+def plan_customers(validation: Validation, source: Source) -> list[dict]:
+    """Compare the rows of a customers file with the stored customers of `source`."""
+    rows = validation.rows
+    customers = load_by_key(Customer.objects.filter(source=source), "external_id", [row.key for row in rows])
+    return [plan_customer(row, customers.get(row.key)) for row in rows]
 
 
 def plan_customer(row: InvoiceRow, existing: Customer | None) -> dict:
@@ -569,9 +731,16 @@ def plan_payments(validation: Validation, source: Source) -> list[dict]:
     for chunk in chunks(sorted(set(references))):
         for payment in Payment.objects.filter(invoice__source=source, reference__in=chunk).select_related("invoice"):
             recorded[(payment.invoice.number, payment.reference)] = payment
+    # Payments an invoice file inferred from a rising amount paid, which a payments file
+    # later describes in full: (invoice id, amount) -> payments, oldest first.
+    inferred: dict[tuple[int, Decimal], list[Payment]] = {}
+    for chunk in chunks([invoice.pk for invoice in invoices.values()]):
+        for payment in Payment.objects.filter(invoice_id__in=chunk, origin=Payment.Origin.INVOICE_FILE, reference="").order_by("pk"):
+            inferred.setdefault((payment.invoice_id, payment.amount), []).append(payment)
 
     entries = []
-    for row in rows:
+    for index, row in enumerate(rows, start=1):
+        validation.tick(index)
         invoice = invoices.get(row.invoice_number)
         if invoice is None:
             validation.add_error(
@@ -608,9 +777,22 @@ def plan_payments(validation: Validation, source: Source) -> list[dict]:
                 "method": [None, row.method],
             },
         }
+        if invoice.issue_date and row.paid_on < invoice.issue_date:
+            validation.warnings.append(
+                f"row {row.number}: the payment is dated {row.paid_on.isoformat()}, before invoice {invoice.number} "
+                f"was issued on {invoice.issue_date.isoformat()}; it was imported, check the date"
+            )
         earlier = recorded.get((invoice.number, row.reference)) if row.reference else None
+        upgradable = inferred.get((invoice.pk, amount))
         if earlier is not None:
             entry.update(action="skip", note=f"reference {row.reference} was already recorded for this invoice on {earlier.paid_on.isoformat()}")
+        elif upgradable:
+            payment = upgradable.pop(0)
+            entry.update(
+                action="upgrade",
+                payment_id=payment.pk,
+                note=f"completes the payment of {payment.amount} inferred from an invoice file on {payment.created_at:%Y-%m-%d}",
+            )
         else:
             entry["action"] = "record"
         entries.append(entry)
@@ -618,27 +800,40 @@ def plan_payments(validation: Validation, source: Source) -> list[dict]:
 
 
 def count_entries(entries: list[dict], kind: str) -> dict:
+    action_names = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped", "close": "closed"}
     counts: dict = {}
     if kind == "payments":
         counts["payments"] = {"recorded": 0, "skipped": 0}
         for entry in entries:
-            counts["payments"]["recorded" if entry["action"] == "record" else "skipped"] += 1
+            name = {"record": "recorded", "upgrade": "upgraded"}.get(entry["action"], "skipped")
+            counts["payments"][name] = counts["payments"].get(name, 0) + 1
         return counts
+    if kind == "customers":
+        counts["customers"] = {"created": 0, "updated": 0, "unchanged": 0}
+    elif kind == "cards":
+        counts["cards"] = {"created": 0, "updated": 0, "unchanged": 0}
+    else:
+        counts["customers"] = {"created": 0, "updated": 0, "unchanged": 0}
+        counts["invoices"] = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+        counts["payments"] = {"recorded": 0}
 
-    counts["customers"] = {"created": 0, "updated": 0, "unchanged": 0}
-    counts["invoices"] = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
-    counts["payments"] = {"recorded": 0}
-    action_names = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
+    buckets = {"customer": "customers", "invoice": "invoices", "close": "invoices", "credit": "credits", "card": "cards"}
     for entry in entries:
-        bucket = counts["customers" if entry["entity"] == "customer" else "invoices"]
-        bucket[action_names[entry["action"]]] += 1
+        bucket_name = buckets.get(entry["entity"])
+        if bucket_name is None:
+            continue
+        bucket = counts.setdefault(bucket_name, {"created": 0, "updated": 0, "unchanged": 0})
+        action = action_names[entry["action"]]
+        bucket[action] = bucket.get(action, 0) + 1
         if entry.get("payment"):
             counts["payments"]["recorded"] += 1
     return counts
 
 
 def plan_changes_anything(entries: list[dict]) -> bool:
-    return any(entry["action"] in ("create", "update", "record") or entry.get("payment") for entry in entries)
+    return any(
+        entry["action"] in ("create", "update", "record", "upgrade", "close") or entry.get("payment") for entry in entries
+    )
 
 
 # 3. Apply -----------------------------------------------------------------------------
@@ -661,7 +856,7 @@ def check_versions(entries: list[dict], source: Source) -> None:
     """Lock the rows the plan targets and raise StalePlanError if any changed since."""
     customer_entries = [entry for entry in entries if entry["entity"] == "customer"]
     invoice_entries = [entry for entry in entries if entry["entity"] == "invoice" and entry["action"] != "skip"]
-    payment_entries = [entry for entry in entries if entry["entity"] == "payment"]
+    payment_entries = [entry for entry in entries if entry["entity"] in ("payment", "close")]
 
     customer_ids = [entry["id"] for entry in customer_entries if entry["id"]]
     current_customers = {}
@@ -695,13 +890,31 @@ def check_versions(entries: list[dict], source: Source) -> None:
             )
 
 
-def apply_plan(record, entries: list[dict], *, user=None) -> None:
+def apply_plan(record, entries: list[dict], *, user=None, progress=None) -> None:
     """Write the plan's entries for `record` in one transaction, after checking versions."""
+    from customers.imports import entities
+
     source = record.source
+    total = record.row_count
+    report = progress or (lambda done, total: None)
+    by_entity: dict[str, list[dict]] = {}
+    for entry in entries:
+        by_entity.setdefault(entry["entity"], []).append(entry)
+
     with transaction.atomic():
+        report(0, total)
         check_versions(entries, source)
-        customer_ids = apply_customers([entry for entry in entries if entry["entity"] == "customer"], source)
-        payments_due = apply_invoices([entry for entry in entries if entry["entity"] == "invoice"], source, customer_ids)
+        customer_ids = apply_customers(by_entity.get("customer", []), source)
+        report(total // 4, total)
+        payments_due = apply_invoices(by_entity.get("invoice", []), source, customer_ids, report=report, total=total)
+        report(total // 2, total)
+        if by_entity.get("credit"):
+            missing = {entry["customer_key"] for entry in by_entity["credit"]} - set(customer_ids)
+            customer_ids.update(Customer.objects.filter(source=source, external_id__in=list(missing)).values_list("external_id", "pk"))
+            entities.apply_credits(by_entity["credit"], customer_ids)
+        entities.apply_cards(by_entity.get("card", []))
+        entities.apply_closings(by_entity.get("close", []), record, user)
+        report(3 * total // 4, total)
 
         today = timezone.localdate()
         for invoice, amount in payments_due:
@@ -715,10 +928,11 @@ def apply_plan(record, entries: list[dict], *, user=None) -> None:
                 user=user,
                 import_record=record,
             )
-        apply_payments([entry for entry in entries if entry["entity"] == "payment"], record, user)
+        apply_payments(by_entity.get("payment", []), record, user, report=report, total=total)
 
         source.last_imported_at = timezone.now()
         source.save(update_fields=["last_imported_at"])
+        report(total, total)
 
 
 def apply_customers(entries: list[dict], source: Source) -> dict[str, int]:
@@ -742,12 +956,16 @@ def apply_customers(entries: list[dict], source: Source) -> dict[str, int]:
     return ids
 
 
-def apply_invoices(entries: list[dict], source: Source, customer_ids: dict[str, int]) -> list[tuple[Invoice, Decimal]]:
+def apply_invoices(
+    entries: list[dict], source: Source, customer_ids: dict[str, int], *, report=None, total: int = 0
+) -> list[tuple[Invoice, Decimal]]:
     """Create and update invoices; return the (invoice, amount) payments to record."""
     payments_due = []
     new_invoices = []
     stored = in_bulk(Invoice.objects.all(), [entry["id"] for entry in entries if entry.get("id")])
-    for entry in entries:
+    for index, entry in enumerate(entries, start=1):
+        if report is not None and index % PROGRESS_EVERY == 0:
+            report(min(total, total // 4 + index // 4), total)
         if entry["action"] == "skip":
             continue
         fields = dict(entry["fields"])
@@ -771,11 +989,16 @@ def apply_invoices(entries: list[dict], source: Source, customer_ids: dict[str, 
     return payments_due
 
 
-def apply_payments(entries: list[dict], record, user) -> None:
-    for entry in entries:
+def apply_payments(entries: list[dict], record, user, *, report=None, total: int = 0) -> None:
+    for index, entry in enumerate(entries, start=1):
+        if report is not None and index % PROGRESS_EVERY == 0:
+            report(min(total, 3 * total // 4 + index // 4), total)
+        fields = {name: new for name, (_old, new) in entry["fields"].items()}
+        if entry["action"] == "upgrade":
+            upgrade_inferred_payment(entry["payment_id"], fields)
+            continue
         if entry["action"] != "record":
             continue
-        fields = {name: new for name, (_old, new) in entry["fields"].items()}
         customer_services.payment_record(
             invoice=Invoice.objects.get(pk=entry["id"]),
             amount=Decimal(fields["amount"]),
@@ -788,3 +1011,17 @@ def apply_payments(entries: list[dict], record, user) -> None:
             user=user,
             import_record=record,
         )
+
+
+
+def upgrade_inferred_payment(payment_id: int, fields: dict) -> None:
+    """Give a payment inferred from an invoice file the details a payments file has.
+
+    The invoice file already wrote the balance and the inferred payment already had its
+    thank-you (or was historical), so neither the ledger nor the customer hears of it again."""
+    Payment.objects.filter(pk=payment_id, origin=Payment.Origin.INVOICE_FILE).update(
+        origin=Payment.Origin.PAYMENTS_FILE,
+        reference=fields["reference"],
+        method=fields["method"],
+        paid_on=datetime.date.fromisoformat(fields["paid_on"]),
+    )

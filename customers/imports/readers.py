@@ -3,27 +3,46 @@
 Cells keep the type the file gives. CSV cells are text, and XLSX cells are text, int,
 float, datetime or bool. Parsing into domain values happens in `parsing`, so that every rule applies to both
 formats.
+
+The reader does not decide which row is the header: `Table.records` holds every
+non-blank row, and the layout detection picks the header row (row 1 for most layouts,
+a later row for reports with title rows, such as QuickBooks' A/R Aging Detail).
 """
 
+import codecs
 import csv
 import io
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from customers.imports.errors import ImportFileError
 
 CSV_DELIMITERS = (",", ";", "\t")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 XLSX_SIGNATURE = b"PK\x03\x04"
+EXCEL_1900_EPOCH = "1900"
+EXCEL_1904_EPOCH = "1904"
+# A <mergeCell ref="A1:C1"/> element of a worksheet's XML, with or without a namespace prefix.
+MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 
 
 @dataclass
 class SheetRow:
-    """One non-blank data row: its spreadsheet row number and its cells by header position."""
+    """One non-blank row: its spreadsheet row number and its cells by header position."""
 
     number: int
     cells: list
     # Cells whose formula has no cached result, by header position: "C7" style references.
     uncached_formulas: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class MergedRange:
+    reference: str  # "A3:C3"
+    first_row: int
+    last_row: int
 
 
 @dataclass
@@ -33,29 +52,63 @@ class Table:
     file_format: str  # "csv" or "xlsx"
     encoding: str = ""
     delimiter: str = ""
+    # Every non-blank row, the header included; `headers` and `rows` split it at `header_row`.
+    records: list[SheetRow] = field(default_factory=list)
+    header_row: int = 1
+    # The workbook's date system: Excel for Mac before 2011 counted serial numbers from 1904.
+    epoch: str = EXCEL_1900_EPOCH
+    merged: list[MergedRange] = field(default_factory=list)
+
+    def split_at(self, index: int) -> "Table":
+        """Return the table with `records[index]` as the header row and the rows below it as data."""
+        header = self.records[index]
+        headers = ["" if value is None else str(value).strip() for value in header.cells]
+        while headers and not headers[-1]:
+            headers.pop()
+        self.headers = headers
+        self.rows = self.records[index + 1 :]
+        self.header_row = header.number
+        return self
 
 
 def is_blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def read_table(path, *, file_name: str | None = None) -> Table:
-    """Read a CSV or XLSX file; the format comes from the content, not the file name."""
+def read_table(path, *, file_name: str | None = None, encoding: str | None = None, delimiter: str | None = None) -> Table:
+    """Read a CSV or XLSX file; the format comes from the content, not the file name.
+
+    `encoding` and `delimiter` override the detection for CSV files.
+    """
     data = Path(path).read_bytes()
     if data.startswith(XLSX_SIGNATURE):
         return read_xlsx(data)
     name = (file_name or str(path)).lower()
     if name.endswith((".xls", ".ods", ".numbers")):
         raise ImportFileError(f"{Path(name).name} is not a CSV or XLSX file; save it as CSV (UTF-8) or Excel Workbook (.xlsx)")
-    return read_csv(data)
+    return read_csv(data, encoding=encoding, delimiter=delimiter)
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
+def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     """Decode as UTF-8 (with or without BOM), else as Windows-1252, and return (text, encoding).
 
     Windows-1252 leaves five byte values undefined, so bytes that are neither valid UTF-8
-    nor Windows-1252 raise ImportFileError instead of producing mojibake.
+    nor Windows-1252 raise ImportFileError instead of producing mojibake. A given
+    `encoding` is used as it is, and bytes it cannot decode raise ImportFileError.
     """
+    if encoding:
+        try:
+            name = codecs.lookup(encoding).name
+        except LookupError:
+            raise ImportFileError(f'unknown encoding "{encoding}"; use utf-8 or windows-1252') from None
+        try:
+            text = data.decode("utf-8-sig" if name == "utf-8" else name)
+        except UnicodeDecodeError as error:
+            raise ImportFileError(
+                f"the file is not valid {encoding} text (byte 0x{data[error.start]:02x} at offset {error.start}); "
+                "choose another encoding or let the import detect it"
+            ) from None
+        return text, "windows-1252" if name == "cp1252" else name
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -69,41 +122,51 @@ def decode_text(data: bytes) -> tuple[str, str]:
         ) from None
 
 
-def sniff_delimiter(header_line: str) -> str:
-    """Pick the delimiter that occurs most often in the header line, outside quotes."""
-    counts = dict.fromkeys(CSV_DELIMITERS, 0)
-    in_quotes = False
-    for char in header_line:
-        if char == '"':
-            in_quotes = not in_quotes
-        elif not in_quotes and char in counts:
-            counts[char] += 1
-    best = max(CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])
-    return best if counts[best] else ","
+def sniff_delimiter(lines: list[str]) -> str:
+    """Pick the delimiter that occurs most often in one line, outside quotes.
+
+    The lines are tried in order, so a report whose first lines are titles without
+    delimiters is read from its first line that has some.
+    """
+    for line in lines:
+        counts = dict.fromkeys(CSV_DELIMITERS, 0)
+        in_quotes = False
+        for char in line:
+            if char == '"':
+                in_quotes = not in_quotes
+            elif not in_quotes and char in counts:
+                counts[char] += 1
+        best = max(CSV_DELIMITERS, key=lambda delimiter: counts[delimiter])
+        if counts[best]:
+            return best
+    return ","
 
 
-def read_csv(data: bytes) -> Table:
-    text, encoding = decode_text(data)
+def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
+    text, encoding_used = decode_text(data, encoding)
     if not text.strip():
         raise ImportFileError("the file is empty; export the sheet with its header row")
-    first_line = text.splitlines()[0] if text.splitlines() else ""
-    delimiter = sniff_delimiter(first_line)
+    if delimiter is None:
+        delimiter = sniff_delimiter(text.splitlines()[:30])
+    elif len(delimiter) != 1:
+        raise ImportFileError(f'the delimiter "{delimiter}" is not one character; use , or ; or a tab')
 
     # csv.reader returns one record per row, with [] for a blank line and a multi-line
     # quoted cell inside a single record, so the record index is the spreadsheet row.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        records = list(reader)
+        records = [
+            SheetRow(number=number, cells=record)
+            for number, record in enumerate(reader, start=1)
+            if not all(is_blank(cell) for cell in record)
+        ]
     except csv.Error as error:
         raise ImportFileError(f"the CSV file is malformed near line {reader.line_num}: {error}; export it again") from None
+    if not records:
+        raise ImportFileError("the file is empty; export the sheet with its header row")
 
-    headers = [cell.strip() for cell in records[0]]
-    rows = []
-    for number, record in enumerate(records[1:], start=2):
-        if all(is_blank(cell) for cell in record):
-            continue
-        rows.append(SheetRow(number=number, cells=record))
-    return Table(headers=headers, rows=rows, file_format="csv", encoding=encoding, delimiter=delimiter)
+    table = Table(headers=[], rows=[], file_format="csv", encoding=encoding_used, delimiter=delimiter, records=records)
+    return table.split_at(0)
 
 
 def read_xlsx(data: bytes) -> Table:
@@ -114,7 +177,6 @@ def read_xlsx(data: bytes) -> Table:
     (a file written by a program that does not calculate formulas).
     """
     import openpyxl
-    from openpyxl.utils import get_column_letter
 
     try:
         values_book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -125,32 +187,88 @@ def read_xlsx(data: bytes) -> Table:
     try:
         values_sheet = values_book.worksheets[0]
         formulas_sheet = formulas_book.worksheets[0]
-        headers: list[str] | None = None
-        rows = []
-        number = 0
-        for value_cells, formula_cells in zip(values_sheet.iter_rows(), formulas_sheet.iter_rows(), strict=False):
-            # read-only sheets yield EmptyCell placeholders without a row number for gaps.
-            numbered = next((cell.row for cell in value_cells if getattr(cell, "row", None)), None)
-            number = numbered or number + 1
-            values = [cell.value for cell in value_cells]
-            if headers is None:
-                # The first row is the header row, as in a CSV file.
-                headers = ["" if value is None else str(value).strip() for value in values]
-                continue
-            uncached = {
-                position: f"{get_column_letter(position + 1)}{number}"
-                for position, (value, formula_cell) in enumerate(zip(values, formula_cells, strict=False))
-                if value is None and getattr(formula_cell, "data_type", None) == "f"
-            }
-            if all(is_blank(value) for value in values) and not uncached:
-                continue
-            rows.append(SheetRow(number=number, cells=values, uncached_formulas=uncached))
+        records = list(xlsx_records(values_sheet, formulas_sheet))
+        epoch = EXCEL_1904_EPOCH if values_book.epoch.year == 1904 else EXCEL_1900_EPOCH
+        merged = merged_ranges(data, values_sheet)
     finally:
         values_book.close()
         formulas_book.close()
 
-    if headers is None:
+    if not records:
         raise ImportFileError("the first worksheet is empty; put the header row in row 1 of the first sheet")
-    while headers and not headers[-1]:
-        headers.pop()
-    return Table(headers=headers, rows=rows, file_format="xlsx")
+    table = Table(headers=[], rows=[], file_format="xlsx", records=records, epoch=epoch, merged=merged)
+    return table.split_at(0)
+
+
+def xlsx_records(values_sheet, formulas_sheet):
+    from openpyxl.utils import get_column_letter
+
+    for (number, values), (_number, formula_types) in zip(present_rows(values_sheet), present_rows(formulas_sheet), strict=False):
+        uncached = {
+            position: f"{get_column_letter(position + 1)}{number}"
+            for position, value in enumerate(values)
+            if value is None and formula_types.get(position) == "f"
+        }
+        if all(is_blank(value) for value in values) and not uncached:
+            continue
+        while values and values[-1] is None:
+            values.pop()
+        yield SheetRow(number=number, cells=values, uncached_formulas=uncached)
+
+
+def present_rows(sheet):
+    """Yield (row number, cell values by position) for the rows the sheet's XML contains.
+
+    For the formulas book the second item maps positions to data types instead, so a
+    formula cell ("f") without a cached value can be named.
+
+    openpyxl's public `iter_rows` fills every gap with empty rows: one styled cell in row
+    1,048,576 below ten rows of data costs a million empty rows and about a second. Its
+    sheet parser yields only the rows present.
+    NOTE: `WorkSheetParser` is internal to openpyxl (checked with 3.1.5).
+    """
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    book = sheet.parent
+    with sheet._get_source() as source:
+        parser = WorkSheetParser(
+            source,
+            sheet._shared_strings,
+            data_only=book.data_only,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        for number, cells in parser.parse():
+            if book.data_only:
+                width = max((cell["column"] for cell in cells), default=0)
+                values = [None] * width
+                for cell in cells:
+                    values[cell["column"] - 1] = cell["value"]
+                yield number, values
+            else:
+                yield number, {cell["column"] - 1: cell["data_type"] for cell in cells}
+
+
+def merged_ranges(data: bytes, sheet) -> list[MergedRange]:
+    """Return the merged cell ranges of `sheet`, read from its XML's <mergeCells> element.
+
+    openpyxl's read-only worksheets do not expose merges, and loading the workbook in
+    normal mode costs memory in proportion to the sheet, so the ranges are read from the
+    archive instead, at the cost of one pass over the sheet's XML.
+    """
+    path = getattr(sheet, "_worksheet_path", None)
+    if not path:  # pragma: no cover - openpyxl 3.1 read-only sheets always have one
+        return []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        xml = archive.read(path.lstrip("/"))
+    ranges = []
+    for match in MERGE_CELL.finditer(xml):
+        first_column, first_row, last_column, last_row = (group.decode() if group else None for group in match.groups())
+        reference = f"{first_column}{first_row}" + (f":{last_column}{last_row}" if last_column else "")
+        ranges.append(MergedRange(reference=reference, first_row=int(first_row), last_row=int(last_row or first_row)))
+    return ranges
+
+
+def describe_delimiter(delimiter: str) -> str:
+    return DELIMITER_NAMES.get(delimiter, repr(delimiter))

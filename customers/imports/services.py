@@ -12,29 +12,49 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from customers.imports import pipeline
+from customers.imports import entities, parsing, pipeline
 from customers.imports.errors import ImportFileError
-from customers.imports.layouts import LAYOUT_SHORT_NAMES, LAYOUTS, detect_layout
-from customers.imports.readers import read_table
+from customers.imports.layouts import DATE_ORDERS, LAYOUT_SHORT_NAMES, LAYOUTS, detect_layout
+from customers.imports.readers import describe_delimiter, read_table
+from customers.imports.saved_layouts import layout_fields, layout_from_saved, saved_layout_save  # noqa: F401  (public API)
 from customers.models import ImportRecord, Source
+from dunning_site import roles
 
 logger = logging.getLogger(__name__)
 
-IMPORT_KINDS = (ImportRecord.Kind.INVOICES, ImportRecord.Kind.PAYMENTS)
+IMPORT_KINDS = (ImportRecord.Kind.INVOICES, ImportRecord.Kind.PAYMENTS, ImportRecord.Kind.CUSTOMERS, ImportRecord.Kind.CARDS)
+# Currency of a report without a currency column when the source has no invoices yet:
+# QuickBooks Online's A/R Aging Detail shows amounts in the company's home currency.
+REPORT_DEFAULT_CURRENCY = "USD"
 # An applied import keeps at most this many change entries, and no unchanged rows.
 # `counts` still covers every row.
 CHANGES_LIMIT = 1000
-DEFAULT_SOURCE_NAMES = {"stripe-invoices": "Stripe"}
+DEFAULT_SOURCE_NAMES = {
+    "stripe-invoices": "Stripe",
+    "stripe-customers": "Stripe",
+    "stripe-cards": "Stripe",
+    "xero-invoices": "Xero",
+    "quickbooks-ar-aging": "QuickBooks",
+}
 DEFAULT_SOURCE_NAME = "Spreadsheet"
 
 
 # Display order of `counts`. PostgreSQL's jsonb does not keep the order of object keys.
-COUNT_ENTITIES = ("customers", "invoices", "payments")
-COUNT_ACTIONS = ("created", "updated", "unchanged", "skipped", "recorded")
+COUNT_ENTITIES = ("customers", "invoices", "credits", "cards", "payments")
+COUNT_ACTIONS = ("created", "updated", "unchanged", "skipped", "closed", "recorded", "upgraded")
 
 
 class ImportStateError(ValueError):
     """The import record is not in a state that allows the requested step."""
+
+
+class ImportPermissionError(ImportStateError):
+    """The user may not apply an import this way (valid rows only needs a manager)."""
+
+
+class ClosingNotConfirmedError(ImportStateError):
+    """A snapshot would close more than a fifth of the source's open invoices, and the
+    closing was not confirmed."""
 
 
 def ordered_counts(counts: dict) -> list[tuple[str, list[tuple[str, int]]]]:
@@ -52,10 +72,12 @@ def default_source_name(layout_name: str) -> str:
     return DEFAULT_SOURCE_NAMES.get(layout_name, DEFAULT_SOURCE_NAME)
 
 
-def detect_file_layout(path, *, kind: str, layout: str | None = None, file_name: str | None = None) -> str:
+def detect_file_layout(
+    path, *, kind: str, layout: str | None = None, file_name: str | None = None, encoding=None, delimiter=None
+) -> str:
     """Return the name of the layout that reads the file; raise ImportFileError if none does."""
-    table = read_table(path, file_name=file_name)
-    return detect_layout(table.headers, kind=kind, layout_name=layout).layout.name
+    table = read_table(path, file_name=file_name, encoding=encoding, delimiter=delimiter)
+    return detect_layout(table, kind=kind, layout_name=layout).layout.name
 
 
 def import_file(
@@ -99,14 +121,25 @@ def import_preview(
     encoding: str | None = None,
     delimiter: str | None = None,
     date_order: str | None = None,
+    currency: str | None = None,
 ) -> ImportRecord:
     """Validate a file and store its plan, with each target row's version, on a PREVIEWED
-    record (or a REFUSED one with the errors). Writes nothing to the ledger tables."""
+    record (or a REFUSED one with the errors). Writes nothing to the ledger tables.
+
+    `progress(done, total)` is called at least every 1,000 rows while parsing and
+    planning. `is_snapshot` says the file holds every open invoice of the source (the
+    QuickBooks A/R Aging Detail layout always does). `saved_layout` reads the file with a
+    SavedLayout's mapping. `encoding`, `delimiter` and `date_order` ("day_first" or
+    "month_first") override the detection. `currency` is used for rows of a file
+    without a currency column. A REFUSED record still stores the plan of its valid rows
+    in `plan`, for a manager to apply with `import_confirm(..., hold_back_refused=True)`.
+    """
     if kind not in IMPORT_KINDS:
-        raise ValueError(f"unknown import kind {kind!r}; use invoices or payments")
+        raise ValueError(f"unknown import kind {kind!r}; use one of: {', '.join(IMPORT_KINDS)}")
     source_name = (source_name or "").strip()
     if not source_name:
         raise ValueError("source_name is empty; name the source the file comes from")
+    date_order = normalise_date_order(date_order)
 
     data = Path(path).read_bytes()
     record = ImportRecord(
@@ -115,11 +148,13 @@ def import_preview(
         file_name=(file_name or Path(path).name)[:255],  # ImportRecord.file_name max_length
         file_sha256=hashlib.sha256(data).hexdigest(),
         created_by=user,
+        saved_layout=saved_layout,
     )
 
     try:
-        table = read_table(path, file_name=record.file_name)
-        match = detect_layout(table.headers, kind=kind, layout_name=layout)
+        table = read_table(path, file_name=record.file_name, encoding=encoding, delimiter=delimiter)
+        layout_object = layout_from_saved(saved_layout) if saved_layout is not None else None
+        match = detect_layout(table, kind=kind, layout_name=layout, layout=layout_object)
         # An empty export is more likely a mistake than a ledger with nothing in it, and
         # applying it would mark the source's data as fresh.
         if not table.rows:
@@ -136,31 +171,97 @@ def import_preview(
     record.layout = match.layout.name
     record.source = get_or_create_source(source_name, layout_hint=match.layout.name, kind=kind)
     record.is_historical = resolve_historical(record.source, historical)
+    record.is_snapshot = bool(is_snapshot or match.layout.is_snapshot) and kind == ImportRecord.Kind.INVOICES
     record.row_count = len(table.rows)
 
-    validation = pipeline.validate(table, match)
-    entries: list[dict] = []
-    if kind == ImportRecord.Kind.PAYMENTS:
-        # Matching rows to invoices finds more errors (unknown invoice, other currency), so
-        # it runs on the valid rows even when others failed, to report every error at once.
-        entries = pipeline.plan_payments(validation, record.source)
-    elif not validation.errors:
-        entries = pipeline.plan_invoices(validation, record.source)
+    context = pipeline.ParseContext(date_order=date_order or match.layout.date_order, epoch=table.epoch)
+    warnings: list[str] = []
+    if match.layout.builder == "quickbooks" and "currency" not in match.positions:
+        context.default_currency = report_currency(record.source, currency, warnings)
 
-    if validation.errors:
-        entries = []
-    record.counts = {"rows": record.row_count, **pipeline.count_entries(entries, kind)}
+    validation = pipeline.validate(table, match, context=context, progress=progress)
+    entries = plan_entries(validation, record.source, kind)
+    if record.is_snapshot:
+        closings, open_count = entities.plan_closings(record.source, validation.file_keys)
+        entries.extend(closings)
+        record.counts = {"snapshot": {"open": open_count, "closing": len(closings)}}
+        if closings:
+            warnings.append(entities.closing_summary(len(closings), open_count))
+    if progress is not None:
+        progress(record.row_count, record.row_count)
+
+    refused_rows = len({row for row, _position, _message in validation.errors})
+    record.counts = {
+        "rows": record.row_count,
+        **record.counts,
+        **pipeline.count_entries([] if validation.errors else entries, kind),
+        "detected": detected_settings(table, context),
+    }
+    record.warnings = warnings + validation.warnings
+    # The whole plan is kept until confirmation, which applies exactly these entries.
+    record.plan = entries + validation.blocked
     if validation.errors:
         record.status = ImportRecord.Status.REFUSED
         record.errors = validation.messages()
+        record.counts["refused_rows"] = refused_rows
         logger.info("Import of %s into %s rejected with %d errors", record.file_name, source_name, len(record.errors))
     else:
         record.status = ImportRecord.Status.PREVIEWED
-        # The whole plan is kept until confirmation, which applies exactly these entries.
-        record.plan = entries
         record.changes, _omitted = cap_changes(entries)
     record.save()
     return record
+
+
+def plan_entries(validation, source: Source, kind: str) -> list[dict]:
+    """Plan the valid rows. Matching payments and cards to stored rows finds more errors
+    (unknown invoice, other currency), which go to `validation`."""
+    if kind == ImportRecord.Kind.PAYMENTS:
+        return pipeline.plan_payments(validation, source)
+    if kind == ImportRecord.Kind.CARDS:
+        return entities.plan_cards(validation, source)
+    if kind == ImportRecord.Kind.CUSTOMERS:
+        return pipeline.plan_customers(validation, source)
+    return pipeline.plan_invoices(validation, source)
+
+
+def report_currency(source: Source, currency: str | None, warnings: list[str]) -> str:
+    """Return the currency of a report without a currency column: the one given, else
+    the only currency of the source's invoices, else USD with a warning."""
+    if currency:
+        return parsing.parse_currency(currency)
+    currencies = list(source.invoices.values_list("currency", flat=True).distinct()[:2])
+    if len(currencies) == 1:
+        return currencies[0]
+    warnings.append(
+        f"the file has no Currency column, so its amounts were read as {REPORT_DEFAULT_CURRENCY}; "
+        "choose the currency of the report if it is another one"
+    )
+    return REPORT_DEFAULT_CURRENCY
+
+
+def normalise_date_order(date_order: str | None) -> str:
+    """Accept "day_first", "day-first", "month_first", "month-first", "" or None."""
+    value = (date_order or "").strip().lower().replace("-", "_")
+    if value not in DATE_ORDERS:
+        raise ValueError(f"unknown date order {date_order!r}; use day_first or month_first")
+    return value
+
+
+def detected_settings(table, context) -> dict:
+    return {
+        "format": table.file_format,
+        "encoding": table.encoding,
+        "delimiter": describe_delimiter(table.delimiter) if table.delimiter else "",
+        "date_order": context.date_order or "not needed",
+        "header_row": table.header_row,
+    }
+
+
+def user_is_manager(user) -> bool:
+    """Managers (the collections manager role) and superusers may apply a file's valid rows only."""
+    if user is None or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=roles.MANAGER).exists()
 
 
 def import_confirm(
@@ -175,25 +276,29 @@ def import_confirm(
 
     Sets STALE and writes nothing if a row the plan targets changed since the preview.
     Raises ImportStateError unless the record is PREVIEWED (a second confirmation of the
-    same record is rejected, not applied twice).
+    same record is rejected, not applied twice), or REFUSED with `hold_back_refused` by
+    a manager: then the valid rows are applied and the refused ones held back, unless a
+    valid row needs a refused one. A snapshot that would close more than a fifth of the
+    source's open invoices raises ClosingNotConfirmedError unless `confirm_closing`.
     """
     try:
         with transaction.atomic():
             record = ImportRecord.objects.select_for_update().select_related("source").get(pk=record.pk)
-            if record.status != ImportRecord.Status.PREVIEWED:
-                raise ImportStateError(
-                    f"import {record.pk} is {record.get_status_display().lower()}; only a previewed import can be applied"
-                )
-            entries = record.plan or record.changes
-            pipeline.apply_plan(record, entries, user=user)
+            check_confirmable(record, user, hold_back_refused=hold_back_refused, confirm_closing=confirm_closing)
+            entries = [entry for entry in (record.plan or record.changes) if entry["entity"] != "blocked"]
+            pipeline.apply_plan(record, entries, user=user, progress=progress)
 
             changed = pipeline.plan_changes_anything(entries)
             record.status = ImportRecord.Status.APPLIED if changed else ImportRecord.Status.UNCHANGED
             record.applied_at = timezone.now()
+            record.confirmed_by = user
             record.changes, omitted = cap_changes(entries)
+            if hold_back_refused:
+                record.hold_back_refused = True
+                record.counts = {**record.counts, **pipeline.count_entries(entries, record.kind)}
             if omitted:
                 record.counts = {**record.counts, "changes_not_stored": omitted}
-            record.save(update_fields=["status", "applied_at", "changes", "counts"])
+            record.save(update_fields=["status", "applied_at", "changes", "counts", "confirmed_by", "hold_back_refused"])
     except pipeline.StalePlanError as error:
         ImportRecord.objects.filter(pk=record.pk).update(status=ImportRecord.Status.STALE, errors=[str(error)])
         logger.info("Import %s is stale: %s", record.pk, error)
@@ -209,6 +314,35 @@ def import_confirm(
     record.refresh_from_db()
     logger.info("Import %s of %s: %s %s", record.pk, record.file_name, record.status, record.counts)
     return record
+
+
+def check_confirmable(record: ImportRecord, user, *, hold_back_refused: bool, confirm_closing: bool) -> None:
+    """Raise ImportStateError (or a subclass) unless `record` may be applied now."""
+    status_name = record.get_status_display().lower()
+    if hold_back_refused:
+        if record.status not in (ImportRecord.Status.PREVIEWED, ImportRecord.Status.REFUSED):
+            raise ImportStateError(f"import {record.pk} is {status_name}; only a previewed or refused import can be applied")
+        if not user_is_manager(user):
+            raise ImportPermissionError(
+                "only a collections manager or a superuser may apply the valid rows and hold back the refused ones"
+            )
+        blocked = [entry["note"] for entry in record.plan if entry["entity"] == "blocked"]
+        if blocked:
+            raise ImportStateError(
+                "the valid rows cannot be applied without refused ones: " + "; ".join(blocked) + "; correct the file and import it again"
+            )
+        if not any(entry["entity"] != "blocked" for entry in record.plan) and record.status == ImportRecord.Status.REFUSED:
+            raise ImportStateError(f"import {record.pk} has no valid rows to apply; correct the file and import it again")
+    elif record.status != ImportRecord.Status.PREVIEWED:
+        raise ImportStateError(f"import {record.pk} is {status_name}; only a previewed import can be applied")
+
+    closing = sum(1 for entry in record.plan if entry["entity"] == "close")
+    open_count = (record.counts.get("snapshot") or {}).get("open", 0)
+    if not confirm_closing and entities.closing_needs_confirmation(closing, open_count):
+        raise ClosingNotConfirmedError(
+            f"{entities.closing_summary(closing, open_count)}, more than a fifth; "
+            "check that the file is complete and confirm the closing to apply it"
+        )
 
 
 def cap_changes(entries: list[dict]) -> tuple[list[dict], int]:
