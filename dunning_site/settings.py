@@ -209,7 +209,10 @@ DUNNING_OUTBOX_DIR = Path(env_str("DUNNING_OUTBOX_DIR", str(VAR_DIR / "outbox"))
 # django-q2. The ORM broker on the default database: durable and at-least-once, so every
 # task is idempotent and the work itself lives in touchpoint rows, never in task payloads.
 Q_CLUSTER = {
-    "name": env_str("Q_CLUSTER_NAME", "dunning"),
+    # The site name: every cluster process and the web tier must share it, because it
+    # salts the signature of queued tasks. (django-q2 reads Q_CLUSTER_NAME itself to pick
+    # which queue a qcluster process serves, so the site name has its own variable.)
+    "name": env_str("DUNNING_Q_SITE_NAME", "dunning"),
     "orm": "default",
     "workers": env_int("Q_CLUSTER_WORKERS", 2, minimum=1),
     # A dunning pass or a delivery batch that runs longer than this is killed.
@@ -230,11 +233,27 @@ Q_CLUSTER = {
     "save_limit": 250,
     "poll": 1,
     "label": "Task queue",
+    # Large spreadsheet imports run on their own queue, served by a second cluster process
+    # started with Q_CLUSTER_NAME=imports, so a long import never delays the dunning pass
+    # or delivery. An import of a whole ledger may take many minutes.
+    "ALT_CLUSTERS": {
+        "imports": {
+            "workers": env_int("Q_IMPORTS_WORKERS", 1, minimum=1),
+            "timeout": env_int("Q_IMPORTS_TIMEOUT", 3600, minimum=60),
+            "retry": env_int("Q_IMPORTS_RETRY", 3720, minimum=120),
+        },
+    },
 }
 if Q_CLUSTER["retry"] <= Q_CLUSTER["timeout"] + 30:
     raise ImproperlyConfigured(
         f"Q_CLUSTER_RETRY={Q_CLUSTER['retry']} must exceed Q_CLUSTER_TIMEOUT="
         f"{Q_CLUSTER['timeout']} by more than 30 seconds, or slow tasks run twice."
+    )
+IMPORTS_QUEUE = Q_CLUSTER["ALT_CLUSTERS"]["imports"]
+if IMPORTS_QUEUE["retry"] <= IMPORTS_QUEUE["timeout"] + 30:
+    raise ImproperlyConfigured(
+        f"Q_IMPORTS_RETRY={IMPORTS_QUEUE['retry']} must exceed Q_IMPORTS_TIMEOUT="
+        f"{IMPORTS_QUEUE['timeout']} by more than 30 seconds, or slow imports run twice."
     )
 
 LOGGING = {
