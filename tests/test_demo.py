@@ -3,6 +3,7 @@ bin/demo.py setting up and serving a fresh SQLite database."""
 
 import csv
 import datetime
+import importlib.util
 import os
 import re
 import signal
@@ -200,6 +201,8 @@ def test_demo_script_sets_up(demo_run):
     assert (tmp_path / "var" / "dunning.sqlite3").exists()
     assert re.search(r"Password: \S{12,}", completed.stdout)
     assert "Username: admin" in completed.stdout
+    if importlib.util.find_spec("dunning_site.roles") is not None:
+        assert "agent (collections agent), manager (collections manager), datastaff (data staff)" in completed.stdout
     assert f"Emails are written as .eml files to {tmp_path / 'outbox'}" in completed.stdout
     # run_dunning delivered the first pass's messages to the file outbox.
     assert len(list((tmp_path / "outbox").glob("*.eml"))) > 50
