@@ -229,7 +229,7 @@ def report_currency(source: Source, currency: str | None, warnings: list[str]) -
     the only currency of the source's invoices, else USD with a warning."""
     if currency:
         return parsing.parse_currency(currency)
-    currencies = list(source.invoices.values_list("currency", flat=True).distinct()[:2])
+    currencies = list(source.invoices.order_by().values_list("currency", flat=True).distinct()[:2])
     if len(currencies) == 1:
         return currencies[0]
     warnings.append(
