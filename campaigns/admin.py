@@ -36,6 +36,7 @@ from campaigns.models import (
     TouchpointInvoice,
 )
 from customers.admin import EstimatedCountPaginator
+from customers.exports import ExportAdminMixin, TouchpointResource
 from customers.models import Customer, Invoice, Payment
 from dunning_site.admin_base import DunningModelAdmin
 
@@ -332,8 +333,10 @@ class TouchpointEventInline(ReadOnlyInline):
 
 
 @admin.register(Touchpoint)
-class TouchpointAdmin(ReadOnlyAdmin):
+class TouchpointAdmin(ExportAdminMixin, ReadOnlyAdmin):
     """Sent history: staff with the view permission see it, and the admin changes none of it."""
+
+    resource_classes = [TouchpointResource]
 
     paginator = EstimatedCountPaginator
     list_display = ("created_at", "customer", "kind", "tier", "channel", "status", "delivery_status", "sent_at", "claimed_by")

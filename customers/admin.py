@@ -28,6 +28,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Touchpoint
+from customers.exports import CustomerResource, ExportAdminMixin, InvoiceResource
 from customers.models import (
     Contact,
     Customer,
@@ -270,7 +271,8 @@ class CustomerChangeList(ChangeList):
 
 
 @admin.register(Customer)
-class CustomerAdmin(DunningModelAdmin):
+class CustomerAdmin(ExportAdminMixin, DunningModelAdmin):
+    resource_classes = [CustomerResource]
     form = CustomerForm
     paginator = EstimatedCountPaginator
     list_display = ("name", "source", "external_id", "email", "country", "open_balance", "assigned_agent")
@@ -461,7 +463,8 @@ COLLECTIONS_STATE_PERMISSIONS = (
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(DunningModelAdmin):
+class InvoiceAdmin(ExportAdminMixin, DunningModelAdmin):
+    resource_classes = [InvoiceResource]
     paginator = EstimatedCountPaginator
     list_display = ("number", "customer", "due_date", "days_overdue", "amount_due_with_currency", "ledger_status")
     list_select_related = ("customer",)
