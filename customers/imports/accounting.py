@@ -49,8 +49,8 @@ def build_xero_rows(parsed_rows: list[ParsedRow], validation: Validation) -> Non
                     "entity": "blocked",
                     "row": lines[0].number,
                     "key": key,
-                    "note": f'rows {", ".join(map(str, (line.number for line in lines)))} are lines of invoice "{key}", '
-                    f'whose line in row {", ".join(map(str, refused_lines))} was refused',
+                    "note": f'invoice "{key}" has a refused line in {rows_text(refused_lines)}, '
+                    f"so its line in {rows_text([line.number for line in lines])} cannot be applied alone",
                 }
             )
             continue
@@ -147,6 +147,13 @@ def xero_credit(first: ParsedRow, customer: dict, validation: Validation) -> Cre
         currency=values["currency"],
         origin=CustomerCredit.Origin.CREDIT_NOTE,
     )
+
+
+def rows_text(numbers: list[int]) -> str:
+    """Return "row 3" or "rows 3, 5"."""
+    if len(numbers) == 1:
+        return f"row {numbers[0]}"
+    return "rows " + ", ".join(str(number) for number in numbers)
 
 
 def skip_entry(parsed: ParsedRow, key: str, note: str) -> dict:
