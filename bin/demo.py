@@ -4,8 +4,8 @@
 Steps: migrate and create the cache table. Sync roles, then create or reset the
 superuser "admin", and one demo user per staff role when roles exist, with a new random
 password. Create the default campaign and the 15-minute schedule, load the demo ledger
-and run a first dunning pass. Then start `runserver` and `qcluster` side by side until
-Ctrl-C or SIGTERM stops both.
+and run a first dunning pass. Then start `runserver`, a `qcluster` for the default queue
+and one for the imports queue side by side, until Ctrl-C or SIGTERM stops them all.
 
 The demo always uses SQLite under DUNNING_VAR_DIR (default var/) and the .eml outbox,
 and ignores DATABASE_URL and DUNNING_ESP, so it cannot touch a real database or email a
@@ -27,7 +27,15 @@ MANAGE = [sys.executable, str(REPO / "manage.py")]
 # Seconds each server gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT = 20
 # Variables that would point the demo at a real database, ESP or login policy.
-IGNORED_VARIABLES = ("DATABASE_URL", "DUNNING_ESP", "DUNNING_ESP_API_KEY", "DUNNING_REQUIRE_2FA", "DJANGO_SETTINGS_MODULE")
+# Q_CLUSTER_NAME picks the queue a qcluster serves, so the demo sets it per process.
+IGNORED_VARIABLES = (
+    "DATABASE_URL",
+    "DUNNING_ESP",
+    "DUNNING_ESP_API_KEY",
+    "DUNNING_REQUIRE_2FA",
+    "DJANGO_SETTINGS_MODULE",
+    "Q_CLUSTER_NAME",
+)
 
 # Runs inside `manage.py shell`. Reads the password from the environment so that it
 # never appears in a process list. Role users are created only when dunning_site.roles
@@ -181,6 +189,10 @@ def serve(env: dict, *, port: int, password: str, users: list[tuple[str, str]]) 
             [*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=REPO, env=env
         )
         processes["task cluster"] = subprocess.Popen([*MANAGE, "qcluster"], cwd=REPO, env=env)
+        # Large spreadsheet imports run on the "imports" queue (Q_CLUSTER["ALT_CLUSTERS"]).
+        processes["imports cluster"] = subprocess.Popen(
+            [*MANAGE, "qcluster"], cwd=REPO, env={**env, "Q_CLUSTER_NAME": "imports"}
+        )
         if not wait_for_port(port, timeout=30):
             print(f"The web server did not start listening on 127.0.0.1:{port} within 30 s.", flush=True)
             return 1
@@ -199,7 +211,7 @@ def serve(env: dict, *, port: int, password: str, users: list[tuple[str, str]]) 
         # reaches only this script, so stop() forwards it.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         stop(processes)
-        print("Stopped the web server and the task cluster.", flush=True)
+        print("Stopped the web server and the task clusters.", flush=True)
 
 
 def print_welcome(port: int, password: str, users: list[tuple[str, str]], *, outbox: Path, serving: bool) -> None:

@@ -259,6 +259,6 @@ def test_demo_script_serves_and_stops(tmp_path):
     text = "".join(output)
     assert returncode == 0, text[-3000:]
     assert f"http://127.0.0.1:{port}/admin/" in text
-    assert "Stopped the web server and the task cluster." in text
+    assert "Stopped the web server and the task clusters." in text
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
