@@ -189,7 +189,7 @@ def serve(env: dict, *, port: int, password: str, users: list[tuple[str, str]]) 
             [*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=REPO, env=env
         )
         processes["task cluster"] = subprocess.Popen([*MANAGE, "qcluster"], cwd=REPO, env=env)
-        # Large spreadsheet imports run on the "imports" queue (Q_CLUSTER["ALT_CLUSTERS"]).
+        # Large spreadsheet imports run on the "imports" queue, which Q_CLUSTER["ALT_CLUSTERS"] configures.
         processes["imports cluster"] = subprocess.Popen(
             [*MANAGE, "qcluster"], cwd=REPO, env={**env, "Q_CLUSTER_NAME": "imports"}
         )
