@@ -80,3 +80,40 @@ def test_command_layout_for_wrong_kind_rejected():
     with pytest.raises(CommandError):
         run("payments", str(FILES / "template_invoices.csv"), "--layout", "stripe-invoices")
     assert Invoice.objects.count() == 0
+
+
+def test_command_prints_detected_settings():
+    stdout, _ = run("invoices", str(FILES / "xero_invoices.csv"))
+
+    assert "Layout: xero-invoices" in stdout
+    assert "Detected: CSV, encoding windows-1252, delimiter comma, date order day-first, header in row 1" in stdout
+    assert "Source: Xero" in stdout
+    assert "Credits: 1 created, 0 updated, 0 unchanged" in stdout
+    assert "Skipped row 7 (INV-0044): Xero draft or unapproved invoice" in stdout
+
+
+def test_command_quickbooks_snapshot_needs_confirm_closing(tmp_path):
+    run("invoices", str(FILES / "quickbooks_ar_aging.csv"), "--currency", "USD")
+    shorter = tmp_path / "report.csv"
+    shorter.write_text("".join(line for line in (FILES / "quickbooks_ar_aging.csv").read_text().splitlines(keepends=True) if '"998"' not in line))
+
+    with pytest.raises(CommandError, match=r"1 of the source's 4 open invoices \(25%\).*add --confirm-closing"):
+        run("invoices", str(shorter))
+    assert Invoice.objects.filter(ledger_status=Invoice.LedgerStatus.CLOSED).count() == 0
+
+    stdout, _ = run("invoices", str(shorter), "--confirm-closing")
+
+    assert "Detected: CSV, encoding utf-8, delimiter comma, date order month-first, header in row 5" in stdout
+    assert "Snapshot: yes" in stdout
+    assert "Closed 998: not in the file" in stdout
+    assert Invoice.objects.get(number="998").ledger_status == Invoice.LedgerStatus.CLOSED
+
+
+def test_command_date_order_and_delimiter_options(tmp_path):
+    path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(issue_date="03/04/2026", due_date="04/05/2026")], delimiter=";")
+
+    stdout, _ = run("invoices", str(path), "--date-order", "month-first", "--delimiter", ";", "--encoding", "utf-8")
+
+    assert "date order month-first" in stdout
+    assert "delimiter semicolon" in stdout
+    assert Invoice.objects.get().due_date.isoformat() == "2026-04-05"

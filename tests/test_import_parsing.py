@@ -3,6 +3,7 @@ row numbers and XLSX cells. Each test imports a whole file so the rule is checke
 staff meet it, through the message they read."""
 
 import datetime
+import time
 from decimal import Decimal
 
 import factory.random  # noqa: F401  (tests/factories.py uses factory.random without importing it)
@@ -11,7 +12,7 @@ import pytest
 
 from customers.imports import parsing
 from customers.imports.errors import CellError
-from customers.imports.services import import_file
+from customers.imports.services import import_confirm, import_file, import_preview
 from customers.models import Customer, ImportRecord, Invoice
 from tests.import_helpers import TEMPLATE_INVOICE_HEADER, csv_text, invoice_row, write_csv, write_xlsx
 
@@ -405,3 +406,164 @@ def test_xlsx_long_numeric_identifier_rejected(tmp_path):
 
     assert record.status == ImportRecord.Status.REFUSED
     assert "too long for a number cell" in record.errors[0]
+
+
+# Chosen encoding, delimiter and date order ---------------------------------------------------
+
+
+def test_windows_1252_names_and_euro(tmp_path):
+    rows = [
+        invoice_row(customer_id="M-1", customer_name="Müller", description="Société Générale, 5 €"),
+        invoice_row(customer_id="S-1", customer_name="Société Générale", invoice_number="INV-2", description="€"),
+    ]
+
+    detected = import_rows(tmp_path, rows, encoding="cp1252")
+
+    assert detected.status == ImportRecord.Status.APPLIED, detected.errors
+    assert detected.counts["detected"]["encoding"] == "windows-1252"
+    assert Customer.objects.get(external_id="M-1").name == "Müller"
+    assert Customer.objects.get(external_id="S-1").name == "Société Générale"
+    assert Invoice.objects.get(number="INV-1").description == "Société Générale, 5 €"
+    assert Invoice.objects.get(number="INV-2").description == "€"
+
+
+def test_chosen_encoding_used(tmp_path):
+    path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(customer_name="Müller")], encoding="cp1252")
+
+    chosen = import_preview(path, kind="invoices", source_name="Spreadsheet", encoding="windows-1252")
+    wrong = import_preview(path, kind="invoices", source_name="Spreadsheet", encoding="utf-8")
+
+    assert chosen.status == ImportRecord.Status.PREVIEWED, chosen.errors
+    assert chosen.plan[0]["fields"]["name"] == [None, "Müller"]
+    assert wrong.status == ImportRecord.Status.REFUSED
+    assert wrong.errors[0].startswith("the file is not valid utf-8 text (byte 0xfc at offset")
+
+
+def test_chosen_delimiter_used(tmp_path):
+    path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(description="a;b;c;d;e")], delimiter="|")
+
+    record = import_preview(path, kind="invoices", source_name="Spreadsheet", delimiter="|")
+
+    assert record.status == ImportRecord.Status.PREVIEWED, record.errors
+    assert record.counts["detected"]["delimiter"] == "pipe"
+
+
+def test_chosen_day_first_needs_no_proof(tmp_path):
+    path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(issue_date="03/04/2026", due_date="05/04/2026")])
+
+    record = import_preview(path, kind="invoices", source_name="Spreadsheet", date_order="day-first")
+
+    assert record.status == ImportRecord.Status.PREVIEWED, record.errors
+    invoice = next(entry for entry in record.plan if entry["entity"] == "invoice")
+    assert invoice["fields"]["issue_date"] == [None, "2026-04-03"]
+    assert invoice["fields"]["due_date"] == [None, "2026-04-05"]
+
+
+def test_month_first_rejects_day_above_twelve(tmp_path):
+    path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(due_date="31/01/2026")])
+
+    record = import_preview(path, kind="invoices", source_name="Spreadsheet", date_order="month_first")
+
+    assert record.errors == ['row 2, column "due_date", value "31/01/2026": not a date; use YYYY-MM-DD or MM/DD/YYYY']
+
+
+# Timestamps, Excel's 1904 date system, merged cells, styled empty rows -----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-30 23:30", datetime.date(2026, 11, 30)),  # UTC, London is UTC in winter
+        ("2026-11-30 23:30:00-05:00", datetime.date(2026, 12, 1)),
+        ("2026-11-30T23:30:00+01:00", datetime.date(2026, 11, 30)),
+        ("2026-12-01 00:30 Europe/Paris", datetime.date(2026, 11, 30)),
+        ("2026-11-30 20:00 America/Los_Angeles", datetime.date(2026, 12, 1)),
+        ("2026-11-30T23:30Z", datetime.date(2026, 11, 30)),
+        ("2026-07-31 23:30", datetime.date(2026, 8, 1)),  # London is UTC+1 in summer
+    ],
+)
+def test_timestamp_local_date(text, expected):
+    assert parsing.parse_timestamp(text) == expected
+
+
+def test_date_column_accepts_zoned_timestamp():
+    assert parsing.parse_date("2026-11-30 20:00 America/Los_Angeles") == datetime.date(2026, 12, 1)
+
+
+def test_unknown_zone_rejected():
+    with pytest.raises(CellError, match='unknown time zone "Mars/Olympus"'):
+        parsing.parse_timestamp("2026-11-30 20:00 Mars/Olympus")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("31 Dec 2026", "2026-12-31"), ("Dec 31, 2026", "2026-12-31"), ("1-Feb-2027", "2027-02-01")])
+def test_dates_with_month_names(text, expected):
+    assert parsing.parse_date(text).isoformat() == expected
+
+
+def test_xlsx_1904_serial_numbers(tmp_path):
+    workbook = openpyxl.Workbook()
+    workbook.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    sheet = workbook.active
+    sheet.append(TEMPLATE_INVOICE_HEADER)
+    row = invoice_row(issue_date=None, due_date=None)
+    sheet.append([row[name] for name in TEMPLATE_INVOICE_HEADER])
+    # Serial 45000 is 2027-03-16 in the 1904 system and 2023-03-15 in the 1900 system.
+    sheet.cell(row=2, column=TEMPLATE_INVOICE_HEADER.index("due_date") + 1, value=45000)
+    path = tmp_path / "mac.xlsx"
+    workbook.save(path)
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.APPLIED, record.errors
+    assert Invoice.objects.get().due_date == datetime.date(2027, 3, 16)
+
+
+def test_merged_cells_rejected_naming_cells(tmp_path):
+    path = write_xlsx(tmp_path / "merged.xlsx", TEMPLATE_INVOICE_HEADER, [invoice_row(), invoice_row(invoice_number="INV-2")])
+    workbook = openpyxl.load_workbook(path)
+    workbook.active.merge_cells("A2:A3")
+    workbook.save(path)
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors[0] == (
+        "row 2: cells A2:A3 are merged; unmerge them (Home > Merge & Center) and fill in every cell, then import the file again"
+    )
+    assert Invoice.objects.count() == 0
+
+
+def test_styled_empty_tail_is_fast(tmp_path):
+    path = write_xlsx(tmp_path / "tail.xlsx", TEMPLATE_INVOICE_HEADER, [invoice_row(invoice_number=f"INV-{n}") for n in range(10)])
+    workbook = openpyxl.load_workbook(path)
+    workbook.active.cell(row=1048576, column=1).fill = openpyxl.styles.PatternFill("solid", fgColor="FFFF00")
+    workbook.save(path)
+
+    started = time.perf_counter()
+    record = import_preview(path, kind="invoices", source_name="Spreadsheet")
+    elapsed = time.perf_counter() - started
+
+    assert record.status == ImportRecord.Status.PREVIEWED, record.errors
+    assert record.row_count == 10
+    # Reading a million gap rows takes about a second; ten rows take milliseconds.
+    assert elapsed < 0.5
+
+
+# Progress --------------------------------------------------------------------------------
+
+
+def test_progress_reported_every_thousand_rows(tmp_path):
+    rows = [invoice_row(invoice_number=f"INV-{n}") for n in range(2500)]
+    path = write_csv(tmp_path / "big.csv", TEMPLATE_INVOICE_HEADER, rows)
+    calls = []
+
+    record = import_preview(path, kind="invoices", source_name="Spreadsheet", progress=lambda done, total: calls.append((done, total)))
+    import_confirm(record, progress=lambda done, total: calls.append((done, total)))
+
+    assert {total for _done, total in calls} == {2500}
+    assert (1000, 2500) in calls
+    assert (2000, 2500) in calls
+    assert calls[-1] == (2500, 2500)
+    # No stretch of more than 1,000 rows goes unreported within a phase.
+    done_values = [done for done, _total in calls]
+    assert all(later - earlier <= 1000 for earlier, later in zip(done_values, done_values[1:]) if later >= earlier)
