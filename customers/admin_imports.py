@@ -23,7 +23,7 @@ from pathlib import Path
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -34,11 +34,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from customers.exports import escape_formula
-from customers.imports import jobs, services
+from customers.imports import entities, jobs, services
 from customers.imports.errors import ImportFileError
 from customers.imports.layouts import LAYOUTS
 from customers.models import ImportRecord, Invoice, SavedLayout, Source
-from dunning_site import roles
 from dunning_site.admin_base import DunningModelAdmin
 
 IMPORT_PERMISSION = "customers.add_importrecord"
@@ -47,9 +46,6 @@ IMPORT_PERMISSION = "customers.add_importrecord"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx")
 PREVIEW_ROWS_PER_GROUP = 100
-# Confirming an import that closes more than this fraction of the source's open
-# invoices needs a second confirmation.
-CLOSING_CONFIRM_FRACTION = 0.2
 SAVED_LAYOUT_PREFIX = "saved:"
 
 HISTORICAL_CHOICES = [
@@ -65,22 +61,26 @@ ENCODING_CHOICES = [
     ("iso-8859-1", "ISO-8859-1 (Latin-1)"),
 ]
 DELIMITER_CHOICES = [("", _("Detect from the header row")), (",", _("Comma")), (";", _("Semicolon")), ("\t", _("Tab"))]
-ENTITY_TITLES = {"customer": _("Customers"), "invoice": _("Invoices"), "payment": _("Payments"), "card": _("Cards")}
+ENTITY_TITLES = {
+    "customer": _("Customers"),
+    "invoice": _("Invoices"),
+    "close": _("Invoices"),
+    "payment": _("Payments"),
+    "credit": _("Credits"),
+    "card": _("Cards"),
+}
+BLOCKED_TITLE = _("Valid rows held back because they need a refused row")
 ACTION_TITLES = {
     "create": _("created"),
     "update": _("updated"),
     "unchanged": _("unchanged"),
     "skip": _("skipped"),
     "record": _("recorded"),
+    "upgrade": _("upgraded"),
     "close": _("closing"),
 }
 DOWNLOAD_COLUMNS = ["change", "entity", "row", "key", "details", "message"]
 ROW_IN_MESSAGE = re.compile(r"^row (\d+)\b")
-
-
-def is_manager(user) -> bool:
-    """Return True for superusers and members of the collections manager role."""
-    return user.is_active and (user.is_superuser or user.groups.filter(name=roles.MANAGER).exists())
 
 
 def layout_choices(kind: str | None = None) -> list[tuple[str, str]]:
@@ -274,7 +274,9 @@ class ImportRecordAdmin(DunningModelAdmin):
             "warnings_shown": record.warnings[:PREVIEW_ROWS_PER_GROUP],
             "closing": closing,
             "can_confirm": record.status == ImportRecord.Status.PREVIEWED and can_import,
-            "can_hold_back": can_hold_back(record, entries) and is_manager(request.user),
+            "blocked_notes": [entry.get("note", "") for entry in entries if entry.get("entity") == "blocked"],
+            "detected": (record.counts or {}).get("detected") or {},
+            "can_hold_back": can_hold_back(record, entries) and services.user_is_manager(request.user),
             "preview_limit": PREVIEW_ROWS_PER_GROUP,
         }
         return TemplateResponse(request, "admin/customers/importrecord/import_preview.html", context)
@@ -317,7 +319,7 @@ class ImportRecordAdmin(DunningModelAdmin):
         return self.confirm(request, object_id, hold_back_refused=False)
 
     def confirm_valid_rows_view(self, request, object_id):
-        if not is_manager(request.user):
+        if not services.user_is_manager(request.user):
             raise PermissionDenied
         return self.confirm(request, object_id, hold_back_refused=True)
 
@@ -464,25 +466,27 @@ def plan_entries(record: ImportRecord) -> list[dict]:
 
 
 def closing_summary(record: ImportRecord, entries: list[dict]) -> dict:
-    """Count the invoices an import would close, and whether that needs a second confirmation."""
-    closing = [entry for entry in entries if entry.get("action") == "close"]
-    open_count = 0
-    if closing and record.source_id:
-        open_count = Invoice.objects.filter(source_id=record.source_id, ledger_status=Invoice.LedgerStatus.OPEN).count()
-    fraction = len(closing) / open_count if open_count else 0
+    """Count the invoices a snapshot import would close, and whether that needs a second confirmation.
+
+    The open count is the one the preview stored, which `import_confirm` checks too.
+    """
+    closing = [entry for entry in entries if entry.get("entity") == "close"]
+    open_count = ((record.counts or {}).get("snapshot") or {}).get("open", 0)
     return {
         "count": len(closing),
         "open": open_count,
-        "percent": round(100 * fraction),
-        "needs_second_confirmation": bool(closing) and fraction > CLOSING_CONFIRM_FRACTION,
-        "entries": closing[:PREVIEW_ROWS_PER_GROUP],
-        "is_pending": record.status == ImportRecord.Status.PREVIEWED,
+        "percent": round(100 * len(closing) / open_count) if open_count else 0,
+        "needs_second_confirmation": entities.closing_needs_confirmation(len(closing), open_count),
     }
 
 
 def can_hold_back(record: ImportRecord, entries: list[dict]) -> bool:
-    """Return True when a refused preview has valid rows that could be applied alone."""
-    return record.status == ImportRecord.Status.REFUSED and bool(record.errors) and bool(entries)
+    """Return True when a refused preview has valid rows that can be applied without the refused ones."""
+    if record.status != ImportRecord.Status.REFUSED or not record.errors:
+        return False
+    if any(entry.get("entity") == "blocked" for entry in entries):
+        return False
+    return bool(entries)
 
 
 def counts_text(counts: dict) -> str:
@@ -506,10 +510,14 @@ def change_groups(entries: list[dict]) -> list[dict]:
     groups: dict[tuple[str, str], dict] = {}
     for entry in entries:
         key = (entry.get("entity", ""), entry.get("action", ""))
+        if key[0] == "blocked":
+            title = BLOCKED_TITLE
+        else:
+            title = f"{ENTITY_TITLES.get(key[0], key[0])}: {ACTION_TITLES.get(key[1], key[1])}"
         group = groups.setdefault(
             key,
             {
-                "title": f"{ENTITY_TITLES.get(key[0], key[0])}: {ACTION_TITLES.get(key[1], key[1])}",
+                "title": title,
                 "action": key[1],
                 "rows": [],
                 "total": 0,
@@ -538,8 +546,9 @@ def download_rows(record: ImportRecord):
         details = "; ".join(f"{name}: {old} -> {new}" if old != "" else f"{name}: {new}" for name, old, new in change_fields(entry))
         if entry.get("payment"):
             details = "; ".join(filter(None, [details, f"payment of {entry['payment']} recorded"]))
+        action = "blocked" if entry.get("entity") == "blocked" else entry.get("action", "")
         yield [
-            str(ACTION_TITLES.get(entry.get("action", ""), entry.get("action", ""))),
+            str(ACTION_TITLES.get(action, action)),
             entry.get("entity", ""),
             entry.get("row", ""),
             entry.get("key", ""),
@@ -561,14 +570,12 @@ def download_name(record: ImportRecord) -> str:
 
 
 def mapping_columns(kind: str) -> list[tuple[str, str, bool]]:
-    """Return (field, header, required) for the fields a saved layout of `kind` can map.
-
-    They are the columns of our template layout for that kind.
-    """
-    template = next((layout for layout in LAYOUTS.values() if layout.kind == kind and layout.name.startswith("template-")), None)
-    if template is None:
+    """Return (field, header, required) for each of our fields that a saved layout of `kind` maps."""
+    try:
+        fields = services.layout_fields(kind)
+    except ValidationError:
         return []
-    return [(column.field, column.header, column.required) for column in template.columns]
+    return [(field["field"], field["header"], field["required"]) for field in fields]
 
 
 class SavedLayoutStartForm(forms.Form):
@@ -715,8 +722,9 @@ class SavedLayoutAdmin(DunningModelAdmin):
                         date_order=data["date_order"] or "",
                         user=request.user,
                     )
-                except (ValueError, ImportFileError) as error:
-                    mapping_form.add_error(None, str(error))
+                except ValidationError as error:
+                    for message in error.messages:
+                        mapping_form.add_error(None, message)
                 else:
                     self.message_user(request, _("Saved the layout %(name)s.") % {"name": layout.name}, messages.SUCCESS)
                     return redirect("admin:customers_savedlayout_changelist")

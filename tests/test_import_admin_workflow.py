@@ -340,10 +340,11 @@ def snapshot_record(open_invoices: int, closing: int) -> ImportRecord:
     customer = CustomerFactory(source=source)
     invoices = [InvoiceFactory(customer=customer, number=f"QB-{number}") for number in range(open_invoices)]
     plan = [
-        {"entity": "invoice", "action": "close", "row": None, "key": invoice.number, "id": invoice.pk, "version": invoice.version, "fields": {"ledger_status": ["open", "closed"]}}
+        {"entity": "close", "action": "close", "row": None, "key": invoice.number, "id": invoice.pk, "version": invoice.version, "fields": {"ledger_status": ["open", "closed"]}}
         for invoice in invoices[:closing]
     ]
-    return make_record(source=source, plan=plan, is_snapshot=True)
+    counts = {"rows": open_invoices - closing, "snapshot": {"open": open_invoices, "closing": closing}}
+    return make_record(source=source, plan=plan, is_snapshot=True, counts=counts)
 
 
 def test_snapshot_preview_lists_closing_invoices(client, data_staff):
@@ -512,3 +513,90 @@ def test_saved_layout_page_forbidden_to_agents(client, agent):
     client.force_login(agent)
 
     assert client.get(reverse("admin:customers_savedlayout_add")).status_code == 403
+
+
+# End to end with the real import services -------------------------------------------------
+
+
+def test_manager_applies_valid_rows_only(client, data_staff, manager):
+    rows = [invoice_row(), invoice_row(invoice_number="INV-2"), invoice_row(invoice_number="INV-3", due_date="31/31/2026")]
+    client.force_login(data_staff)
+    client.post(
+        reverse(IMPORT_URL),
+        {"kind": "invoices", "source_name": "Spreadsheet", "layout": "", "historical": "auto", "file": upload_file(rows)},
+    )
+    record = ImportRecord.objects.get()
+    assert record.status == ImportRecord.Status.REFUSED
+    client.force_login(manager)
+
+    page = client.get(reverse("admin:customers_importrecord_preview", args=[record.pk])).content.decode()
+    response = client.post(reverse("admin:customers_importrecord_confirm_valid_rows", args=[record.pk]), follow=True)
+
+    record.refresh_from_db()
+    assert "Import the valid rows, hold back the refused ones" in page
+    assert response.status_code == 200
+    assert record.status == ImportRecord.Status.APPLIED
+    assert record.hold_back_refused is True
+    assert record.confirmed_by == manager
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == ["INV-1", "INV-2"]
+    assert record.errors
+    assert "row 4" in record.errors[0]
+
+
+def test_hold_back_hidden_when_rows_blocked(client, manager):
+    record = make_record(
+        status=ImportRecord.Status.REFUSED,
+        plan=[invoice_entry(1), {"entity": "blocked", "row": 5, "key": "INV-7", "note": 'invoice "INV-7" has a refused line in row 6'}],
+        errors=['row 6, column "Quantity", value "x": not a number; fix it'],
+    )
+    client.force_login(manager)
+
+    content = client.get(reverse("admin:customers_importrecord_preview", args=[record.pk])).content.decode()
+
+    assert "hold back the refused ones" not in content
+    assert "invoice &quot;INV-7&quot; has a refused line in row 6" in content
+
+
+def test_snapshot_closing_end_to_end(client, data_staff):
+    client.force_login(data_staff)
+    first = [invoice_row(invoice_number=f"INV-{number}", payment_link="") for number in range(1, 11)]
+    client.post(reverse(IMPORT_URL), {"kind": "invoices", "source_name": "Spreadsheet", "layout": "", "historical": "auto", "file": upload_file(first)})
+    client.post(reverse("admin:customers_importrecord_confirm", args=[ImportRecord.objects.get().pk]))
+    assert Invoice.objects.filter(ledger_status=Invoice.LedgerStatus.OPEN).count() == 10
+
+    client.post(
+        reverse(IMPORT_URL),
+        {"kind": "invoices", "source_name": "Spreadsheet", "layout": "", "historical": "auto", "is_snapshot": "on", "file": upload_file(first[:7])},
+    )
+    snapshot = ImportRecord.objects.order_by("-pk").first()
+    confirm_url = reverse("admin:customers_importrecord_confirm", args=[snapshot.pk])
+    page = client.get(reverse("admin:customers_importrecord_preview", args=[snapshot.pk])).content.decode()
+
+    assert snapshot.is_snapshot is True
+    assert "3 open invoices would close (30% of the source's 10 open invoices)" in page
+    assert ">INV-10<" in page
+
+    client.post(confirm_url)
+    snapshot.refresh_from_db()
+    assert snapshot.status == ImportRecord.Status.PREVIEWED
+    assert Invoice.objects.filter(ledger_status=Invoice.LedgerStatus.OPEN).count() == 10
+
+    client.post(confirm_url, {"confirm_closing": "1"})
+    snapshot.refresh_from_db()
+    assert snapshot.status == ImportRecord.Status.APPLIED
+    assert sorted(Invoice.objects.exclude(ledger_status=Invoice.LedgerStatus.OPEN).values_list("number", flat=True)) == ["INV-10", "INV-8", "INV-9"]
+
+
+def test_preview_shows_detected_settings(client, data_staff):
+    client.force_login(data_staff)
+    text = csv_text(TEMPLATE_INVOICE_HEADER, [invoice_row(due_date="31/12/2026")], delimiter=";")
+    upload = SimpleUploadedFile("invoices.csv", text.encode("cp1252"), content_type="text/csv")
+    client.post(reverse(IMPORT_URL), {"kind": "invoices", "source_name": "Spreadsheet", "layout": "", "historical": "auto", "file": upload})
+    record = ImportRecord.objects.get()
+
+    content = client.get(reverse("admin:customers_importrecord_preview", args=[record.pk])).content.decode()
+
+    detected = re.search(r'<td id="import-detected">([^<]*)</td>', content)
+    assert detected is not None
+    assert detected.group(1).startswith("CSV")
+    assert "day_first" in detected.group(1)

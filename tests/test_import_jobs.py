@@ -8,13 +8,14 @@ import io
 import factory.random  # noqa: F401  (tests/factories.py uses factory.random without importing it)
 import openpyxl
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 import customers.admin_imports  # noqa: F401  (registers ImportRecordAdmin)
 from customers.imports import jobs, pipeline, services
 from customers.models import Customer, ImportRecord, Invoice
+from dunning_site import roles
 from tests.factories import UserFactory
 from tests.import_helpers import TEMPLATE_INVOICE_HEADER, csv_text, invoice_row
 
@@ -119,6 +120,30 @@ def test_large_confirm_runs_task(importer_client, importer, django_capture_on_co
     assert Customer.objects.count() == 50
     assert record.progress_done == record.progress_total == 2001
     assert record.confirmed_by == importer
+
+
+def test_preview_task_reports_progress(importer_client, progress_calls, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        post_upload(importer_client, invoice_rows(2001))
+
+    record = ImportRecord.objects.get()
+    reports = [(done, total) for record_id, done, total in progress_calls if record_id == record.pk]
+    assert len(reports) > 1, "import_preview reported progress fewer than twice for 2,001 rows"
+    assert reports[-1] == (2001, 2001)
+
+
+def test_confirm_task_reports_progress(importer_client, progress_calls, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        post_upload(importer_client, invoice_rows(2001))
+    record = ImportRecord.objects.get()
+    progress_calls.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        importer_client.post(reverse("admin:customers_importrecord_confirm", args=[record.pk]))
+
+    reports = [(done, total) for record_id, done, total in progress_calls if record_id == record.pk]
+    assert len(reports) > 1, "import_confirm reported progress fewer than twice for 2,001 rows"
+    assert reports[-1][0] == reports[-1][1]
 
 
 def test_upload_of_2000_rows_stays_in_request(importer_client, django_capture_on_commit_callbacks):
@@ -279,3 +304,27 @@ def test_count_data_rows_xlsx():
 
     assert jobs.count_data_rows(buffer.getvalue()) == 2001
     assert jobs.runs_in_background(buffer.getvalue())
+
+
+def test_large_hold_back_runs_task(client, importer_client, django_capture_on_commit_callbacks):
+    rows = invoice_rows(2001)
+    rows[10]["due_date"] = "not a date"
+    with django_capture_on_commit_callbacks(execute=True):
+        post_upload(importer_client, rows)
+    record = ImportRecord.objects.get()
+    assert record.status == ImportRecord.Status.REFUSED
+    manager = UserFactory()
+    manager.groups.add(Group.objects.get(name=roles.MANAGER))
+    client.force_login(manager)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(reverse("admin:customers_importrecord_confirm_valid_rows", args=[record.pk]))
+
+    record.refresh_from_db()
+    assert len(callbacks) == 1
+    assert response["Location"] == reverse("admin:customers_importrecord_progress", args=[record.pk])
+    assert record.status == ImportRecord.Status.APPLIED
+    assert record.hold_back_refused is True
+    assert record.confirmed_by == manager
+    assert Invoice.objects.count() == 2000
+    assert not Invoice.objects.filter(number="INV-11").exists()
