@@ -7,7 +7,7 @@ report mixes invoices, credit memos and unapplied payments with its own report r
 
 from collections import defaultdict
 
-from customers.imports import pipeline
+from customers.imports import parsing, pipeline
 from customers.imports.errors import CellError
 from customers.imports.pipeline import CardRow, CreditRow, InvoiceRow, ParsedRow, Validation
 from customers.models import CustomerCredit, Invoice
@@ -169,12 +169,12 @@ def is_quickbooks_report_row(sheet_row, match) -> bool:
     position = match.positions["transaction_type"]
     cells = sheet_row.cells
     transaction_type = cells[position] if position < len(cells) else None
-    if not pipeline.parsing.is_blank(transaction_type):
+    if not parsing.is_blank(transaction_type):
         return False
     first_cell = cells[0] if cells else None
     customer_position = match.positions["customer_name"]
     customer = cells[customer_position] if customer_position < len(cells) else None
-    return not pipeline.parsing.is_blank(first_cell) or pipeline.parsing.is_blank(customer)
+    return not parsing.is_blank(first_cell) or parsing.is_blank(customer)
 
 
 def build_quickbooks_rows(parsed_rows: list[ParsedRow], validation: Validation) -> None:
@@ -189,8 +189,8 @@ def quickbooks_row(parsed: ParsedRow, validation: Validation):
     customer = {"external_id": values["customer_name"], "name": values["customer_name"]}
     currency = values.get("currency") or validation.context.default_currency
     try:
-        amount = pipeline.parsing.check_currency_amount(values["amount"], currency)
-        amount_due = pipeline.parsing.check_currency_amount(values["amount_due"], currency)
+        amount = parsing.check_currency_amount(values["amount"], currency)
+        amount_due = parsing.check_currency_amount(values["amount_due"], currency)
     except CellError as error:
         validation.add_error(parsed.number, layout.column("amount").header, parsed.raw["amount"], error)
         return None

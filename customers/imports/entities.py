@@ -83,7 +83,8 @@ def plan_cards(validation: Validation, source: Source) -> list[dict]:
             stored[(card.customer.external_id, card.external_id)] = card
 
     entries = []
-    for row in rows:
+    for index, row in enumerate(rows, start=1):
+        validation.tick(index)
         customer = customers.get(row.customer_key)
         if customer is None:
             column = layout.column("customer_id")

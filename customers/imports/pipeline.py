@@ -680,7 +680,11 @@ def plan_customers(validation: Validation, source: Source) -> list[dict]:
     """Compare the rows of a customers file with the stored customers of `source`."""
     rows = validation.rows
     customers = load_by_key(Customer.objects.filter(source=source), "external_id", [row.key for row in rows])
-    return [plan_customer(row, customers.get(row.key)) for row in rows]
+    entries = []
+    for index, row in enumerate(rows, start=1):
+        validation.tick(index)
+        entries.append(plan_customer(row, customers.get(row.key)))
+    return entries
 
 
 def plan_customer(row: InvoiceRow, existing: Customer | None) -> dict:

@@ -90,20 +90,30 @@ def import_file(
     dry_run: bool = False,
     historical: bool | None = None,
     file_name: str | None = None,
+    confirm_closing: bool = False,
+    **preview_options,
 ) -> ImportRecord:
     """Validate and apply a file; with `dry_run`, stop after the preview.
 
     Returns the saved record: REFUSED with `errors` when any row is rejected, PREVIEWED
     for a dry run, else APPLIED, or UNCHANGED when the file matches the stored data.
     `historical` None means True for the source's first applied import (its payments
-    send no thank-you), else False.
+    send no thank-you), else False. `preview_options` are those of `import_preview`
+    (is_snapshot, saved_layout, encoding, delimiter, date_order, currency, progress).
     """
     record = import_preview(
-        path, kind=kind, source_name=source_name, layout=layout, user=user, historical=historical, file_name=file_name
+        path,
+        kind=kind,
+        source_name=source_name,
+        layout=layout,
+        user=user,
+        historical=historical,
+        file_name=file_name,
+        **preview_options,
     )
     if dry_run or record.status != ImportRecord.Status.PREVIEWED:
         return record
-    return import_confirm(record, user)
+    return import_confirm(record, user, progress=preview_options.get("progress"), confirm_closing=confirm_closing)
 
 
 def import_preview(
