@@ -78,7 +78,7 @@ def test_stripe_customers_file_as_invoices_refused():
 
     assert record.status == ImportRecord.Status.REFUSED
     assert record.errors == [
-        "the header row is that of the Stripe customers export, which holds customers, not invoices; import it as customers"
+        "the header row is that of the Stripe customers export, which contains customers, not invoices; import it as customers"
     ]
 
 

@@ -127,8 +127,8 @@ def xero_document(lines: list[ParsedRow], validation: Validation):
 
 
 def xero_credit(first: ParsedRow, customer: dict, validation: Validation) -> CreditRow | None:
-    """Keep the credit a credit note still holds (its amount due, the part not allocated
-    to invoices). Xero shows credit note amounts as positive or negative numbers."""
+    """Return the credit left on a credit note: its amount due, the part not allocated to
+    invoices. Xero exports credit note amounts as positive or negative numbers."""
     values = first.values
     key = values["invoice_number"]
     if values["status"] == Invoice.LedgerStatus.VOID:
@@ -259,7 +259,7 @@ CUSTOMER_FILE_FIELDS = {
 
 
 def build_customer_rows(parsed_rows: list[ParsedRow], validation: Validation) -> None:
-    """One row per customer. Consent columns set the consent only where the cell is filled."""
+    """Build one customer per row. A consent column sets the consent only where its cell is filled."""
     source_label = validation.layout.title
     first_row_of_key: dict[str, int] = {}
     for parsed in parsed_rows:

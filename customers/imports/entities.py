@@ -161,8 +161,9 @@ def closing_summary(closing: int, open_count: int) -> str:
 
 
 def apply_closings(entries: list[dict], record, user=None) -> None:
-    """Close the invoices as settled: a balance change that thanks nobody, cancelling
-    their pending messages with the reason."""
+    """Close the invoices as settled and cancel their pending messages with the reason.
+
+    Closing is a balance change, not a payment, so no thank-you is queued."""
     from campaigns import services as touchpoint_services
 
     ids = [entry["id"] for entry in entries]

@@ -204,7 +204,7 @@ XERO_INVOICES = Layout(
 # QuickBooks Online's A/R Aging Detail report, exported as CSV or XLSX: title rows, then
 # the header, then bucket rows ("Current", "1 - 30 days past due", ...), the open items,
 # "Total for ..." rows, a TOTAL row and a footer with the run time. It lists open items
-# only, so it holds every open invoice of the company.
+# only, so it contains every open invoice of the company.
 QUICKBOOKS_AR_AGING = Layout(
     name="quickbooks-ar-aging",
     kind=ImportRecord.Kind.INVOICES,
@@ -378,13 +378,13 @@ def detect_layout(table, *, kind: str, layout_name: str | None = None, layout: L
         return match
 
     if layout is None and not layout_name:
-        # Our templates share their customer columns, so only exports of other programs
-        # say which kind they hold.
+        # Our templates share their customer columns, so only the exports of other
+        # programs identify the kind of file.
         others = [item for item in LAYOUTS.values() if item.kind != kind and item.source_kind != Source.Kind.TEMPLATE]
         other = best_match(others, first)
         if other is not None:
             raise ImportFileError(
-                f'the header row is that of the {other.layout.title}, which holds {other.layout.kind}, not {kind}; '
+                f'the header row is that of the {other.layout.title}, which contains {other.layout.kind}, not {kind}; '
                 f"import it as {other.layout.kind}"
             )
     check_duplicate_headers(first)

@@ -229,9 +229,11 @@ def date_parts(value) -> tuple[int, int] | None:
 
 
 def parse_date(value, *, day_first: bool = True, month_first: bool = False, epoch: str = "1900") -> datetime.date:
-    """Parse an ISO date, a D/M/Y date in the file's proven or chosen order, a date with
-    the month's name, a timestamp (its local date in the business time zone), an XLSX
-    date cell or an Excel serial number in the workbook's date system (`epoch`)."""
+    """Parse a date cell into a date.
+
+    Accepts ISO dates, D/M/Y dates in the file's proven or chosen order, dates with the
+    month's name, timestamps (their local date in the business time zone), XLSX date
+    cells and Excel serial numbers in the workbook's date system (`epoch`)."""
     if isinstance(value, datetime.datetime):
         return value.date()
     if isinstance(value, datetime.date):

@@ -4,7 +4,7 @@ Cells keep the type the file gives. CSV cells are text, and XLSX cells are text,
 float, datetime or bool. Parsing into domain values happens in `parsing`, so that every rule applies to both
 formats.
 
-The reader does not decide which row is the header: `Table.records` holds every
+The reader does not decide which row is the header: `Table.records` contains every
 non-blank row, and the layout detection picks the header row (row 1 for most layouts,
 a later row for reports with title rows, such as QuickBooks' A/R Aging Detail).
 """

@@ -1,7 +1,7 @@
 """Saved layouts: a column mapping staff make once for a file layout the product does not
 know, reused for later files of that shape.
 
-A mapping names, for each of our fields, the header of their file that holds it. Our
+A mapping names, for each of our fields, the header of the column that contains it. Our
 fields are those of our template for the import kind (docs/imports.md lists them).
 """
 

@@ -137,7 +137,7 @@ def import_preview(
     record (or a REFUSED one with the errors). Writes nothing to the ledger tables.
 
     `progress(done, total)` is called at least every 1,000 rows while parsing and
-    planning. `is_snapshot` says the file holds every open invoice of the source (the
+    planning. `is_snapshot` marks a file that contains every open invoice of the source (the
     QuickBooks A/R Aging Detail layout always does). `saved_layout` reads the file with a
     SavedLayout's mapping. `encoding`, `delimiter` and `date_order` ("day_first" or
     "month_first") override the detection. `currency` is used for rows of a file
@@ -285,11 +285,12 @@ def import_confirm(
     """Apply the plan stored by `import_preview`, exactly, in one transaction.
 
     Sets STALE and writes nothing if a row the plan targets changed since the preview.
-    Raises ImportStateError unless the record is PREVIEWED (a second confirmation of the
-    same record is rejected, not applied twice), or REFUSED with `hold_back_refused` by
-    a manager: then the valid rows are applied and the refused ones held back, unless a
-    valid row needs a refused one. A snapshot that would close more than a fifth of the
-    source's open invoices raises ClosingNotConfirmedError unless `confirm_closing`.
+    Raises ImportStateError unless the record is PREVIEWED, so a second confirmation of
+    the same record is rejected, not applied twice. With `hold_back_refused`, a manager
+    may also apply a REFUSED record: its valid rows are applied and the refused ones held
+    back, unless a valid row needs a refused one. A snapshot that would close more than a
+    fifth of the source's open invoices raises ClosingNotConfirmedError unless
+    `confirm_closing` is set.
     """
     try:
         with transaction.atomic():
@@ -339,7 +340,7 @@ def check_confirmable(record: ImportRecord, user, *, hold_back_refused: bool, co
         blocked = [entry["note"] for entry in record.plan if entry["entity"] == "blocked"]
         if blocked:
             raise ImportStateError(
-                "the valid rows cannot be applied without refused ones: " + "; ".join(blocked) + "; correct the file and import it again"
+                "the valid rows cannot be applied without rejected ones: " + "; ".join(blocked) + "; correct the file and import it again"
             )
         if not any(entry["entity"] != "blocked" for entry in record.plan) and record.status == ImportRecord.Status.REFUSED:
             raise ImportStateError(f"import {record.pk} has no valid rows to apply; correct the file and import it again")
