@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from customers.imports.services import import_confirm, import_preview, layout_fields, saved_layout_save
-from customers.models import ImportRecord, Invoice, SavedLayout
+from customers.models import Customer, ImportRecord, Invoice, PaymentCard, SavedLayout
 from tests.factories import UserFactory
 from tests.import_helpers import write_csv
 
@@ -96,3 +96,32 @@ def test_saved_layout_missing_header_refused(tmp_path):
     assert record.errors == [
         'missing required column "Due" for layout "saved:Sage 50" (Saved layout "Sage 50"); add it to the header row in row 1'
     ]
+
+
+def test_saved_customers_layout_idempotent(tmp_path):
+    mapping = {"customer_id": "Account", "customer_name": "Company", "email": "E-mail", "sms_consent": "Texts OK"}
+    saved = saved_layout_save(name="CRM", kind="customers", mapping=mapping, date_order="", user=None)
+    path = write_csv(tmp_path / "crm.csv", ["Account", "Company", "E-mail", "Texts OK"], [["A-1", "Acme Ltd", "ap@acme.example", "no"]])
+
+    first = import_confirm(import_preview(path, kind="customers", source_name="CRM", saved_layout=saved))
+    second = import_confirm(import_preview(path, kind="customers", source_name="CRM", saved_layout=saved))
+
+    assert first.status == ImportRecord.Status.APPLIED, first.errors
+    customer = Customer.objects.get(external_id="A-1")
+    assert (customer.name, customer.email, customer.sms_consent) == ("Acme Ltd", "ap@acme.example", False)
+    assert customer.sms_consent_source == 'Saved layout "CRM"'
+    assert second.status == ImportRecord.Status.UNCHANGED
+    assert second.counts["customers"] == {"created": 0, "updated": 0, "unchanged": 1}
+
+
+def test_template_cards_layout(tmp_path):
+    customers = write_csv(tmp_path / "c.csv", ["customer_id", "customer_name"], [["C-1", "Acme Ltd"]])
+    import_confirm(import_preview(customers, kind="customers", source_name="Spreadsheet"))
+    header = ["card_id", "customer_id", "brand", "last4", "exp_month", "exp_year"]
+    cards = write_csv(tmp_path / "cards.csv", header, [["card-9", "C-1", "Amex", "0005", "7", "28"]])
+
+    record = import_confirm(import_preview(cards, kind="cards", source_name="Spreadsheet"))
+
+    assert record.layout == "template-cards"
+    card = PaymentCard.objects.get()
+    assert (card.customer.external_id, card.brand, card.last4, card.exp_month, card.exp_year) == ("C-1", "Amex", "0005", 7, 2028)

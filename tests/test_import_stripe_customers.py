@@ -44,7 +44,7 @@ def test_stripe_customers_created():
     assert atelier.sms_consent is None
 
     kites = Customer.objects.get(external_id="cus_QAbc003")
-    assert kites.name == "ops@kiwi-kites.example"  # no name in Stripe: the email stands in
+    assert kites.name == "ops@kiwi-kites.example"  # no name in Stripe, so the email is used
     assert kites.sms_consent is False
     # New Zealand has two zones (Auckland, Chatham), so the business zone applies.
     assert kites.effective_time_zone == "Europe/London"

@@ -142,6 +142,9 @@ class Validation:
     # Entries for valid rows that cannot be applied without a refused row.
     blocked: list[dict] = field(default_factory=list)
     progress: Callable[[int, int], None] | None = None
+    # Invoice key -> first row, and customer key -> (first row, details), of the rows kept.
+    first_row_of_key: dict[str, int] = field(default_factory=dict)
+    customer_seen: dict[str, tuple[int, dict]] = field(default_factory=dict)
 
     def tick(self, index: int) -> None:
         """Report planning progress every PROGRESS_EVERY rows."""
@@ -534,12 +537,11 @@ def build_invoice_rows(parsed_rows, validation: Validation, row_builder) -> None
         add_invoice_row(built, parsed.number, parsed.raw, validation)
 
 
-def add_invoice_row(built, number: int, raw: dict, validation: Validation, *, first_row_of_key: dict | None = None) -> bool:
+def add_invoice_row(built, number: int, raw: dict, validation: Validation) -> bool:
     """Check one built row against the rows before it and keep it; return False if refused."""
     layout = validation.layout
-    state = validation.__dict__.setdefault("_seen", {"keys": {}, "customers": {}})
-    first_row_of_key = state["keys"]
-    customer_seen = state["customers"]
+    first_row_of_key = validation.first_row_of_key
+    customer_seen = validation.customer_seen
     customer_columns = {model_field: name for name, model_field in CUSTOMER_FIELDS.items()}
 
     if isinstance(built, InvoiceRow):
