@@ -47,6 +47,8 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx")
 PREVIEW_ROWS_PER_GROUP = 100
 SAVED_LAYOUT_PREFIX = "saved:"
+# Record fields that can hold one entry per row; the progress views polled every 2 s skip them.
+LARGE_FIELDS = ("plan", "changes", "warnings")
 
 HISTORICAL_CHOICES = [
     ("auto", _("Only if this is the source's first import")),
@@ -233,7 +235,7 @@ class ImportRecordAdmin(DunningModelAdmin):
 
     def progress_view(self, request, object_id):
         self.check_view_permission(request)
-        record = get_object_or_404(ImportRecord.objects.select_related("source"), pk=object_id)
+        record = get_object_or_404(ImportRecord.objects.select_related("source").defer(*LARGE_FIELDS), pk=object_id)
         if not jobs.is_in_progress(record):
             return redirect("admin:customers_importrecord_preview", object_id=record.pk)
         context = {
@@ -248,7 +250,7 @@ class ImportRecordAdmin(DunningModelAdmin):
 
     def status_view(self, request, object_id):
         self.check_view_permission(request)
-        record = get_object_or_404(ImportRecord, pk=object_id)
+        record = get_object_or_404(ImportRecord.objects.defer(*LARGE_FIELDS), pk=object_id)
         return JsonResponse(progress_data(record))
 
     # Preview and downloads ----------------------------------------------------------

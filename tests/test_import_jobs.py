@@ -4,12 +4,14 @@ inline when the request's transaction commits."""
 
 import inspect
 import io
+import threading
 
 import factory.random  # noqa: F401  (tests/factories.py uses factory.random without importing it)
 import openpyxl
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 
 import customers.admin_imports  # noqa: F401  (registers ImportRecordAdmin)
@@ -328,3 +330,58 @@ def test_large_hold_back_runs_task(client, importer_client, django_capture_on_co
     assert record.confirmed_by == manager
     assert Invoice.objects.count() == 2000
     assert not Invoice.objects.filter(number="INV-11").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_confirm_task_shows_running(importer_client, monkeypatch):
+    # Without a test transaction, on_commit callbacks run at once, so the tasks run inline.
+    post_upload(importer_client, invoice_rows(2001))
+    record = ImportRecord.objects.get()
+    assert record.status == ImportRecord.Status.PREVIEWED
+    seen = []
+    original_confirm = services.import_confirm
+
+    def read_status_elsewhere():
+        # Another connection, as the progress page in another request would use.
+        seen.append(ImportRecord.objects.values_list("status", flat=True).get(pk=record.pk))
+        connection.close()
+
+    def confirm_and_look(*args, **kwargs):
+        reader = threading.Thread(target=read_status_elsewhere)
+        reader.start()
+        reader.join()
+        return original_confirm(*args, **kwargs)
+
+    monkeypatch.setattr(services, "import_confirm", confirm_and_look)
+
+    importer_client.post(reverse("admin:customers_importrecord_confirm", args=[record.pk]))
+
+    record.refresh_from_db()
+    assert record.status == ImportRecord.Status.APPLIED
+    assert seen == [ImportRecord.Status.RUNNING]
+
+
+def test_rejected_confirm_task_keeps_status(importer, tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path
+    record = ImportRecord.objects.create(
+        source=services.get_or_create_source("Spreadsheet", layout_hint=None, kind="invoices"),
+        kind="invoices",
+        layout="template-invoices",
+        status=ImportRecord.Status.QUEUED,
+        file_name="invoices.csv",
+        file_sha256="0" * 64,
+        plan=[{"entity": "blocked", "row": 5, "key": "INV-7", "note": 'invoice "INV-7" has a refused line in row 6'}],
+        errors=['row 6, column "Quantity", value "x": not a number; fix it'],
+    )
+    manager = UserFactory()
+    manager.groups.add(Group.objects.get(name=roles.MANAGER))
+
+    result = jobs.run_confirm(record.pk, manager.pk, True, False, confirm_from=ImportRecord.Status.REFUSED)
+
+    record.refresh_from_db()
+    assert result == "rejected"
+    assert record.status == ImportRecord.Status.REFUSED
+    assert len(record.warnings) == 1
+    assert record.warnings[0].startswith("the import was not applied: ")
+    assert 'invoice "INV-7" has a refused line in row 6' in record.warnings[0]

@@ -116,8 +116,8 @@ class ProgressReporter:
             return
         self.last_write = now
         self.writes += 1
-        # NOTE: inside import_confirm's transaction this UPDATE is visible to other
-        # connections only at commit, so the page shows the apply phase as one step.
+        # NOTE: inside import_confirm's transaction this UPDATE becomes visible to other
+        # connections only at commit, so the progress page shows the apply phase as one step.
         ImportRecord.objects.filter(pk=self.record_id).update(
             progress_done=min(done, total) if total else done,
             progress_total=total,
@@ -158,7 +158,7 @@ def enqueue_confirm(record: ImportRecord, *, user, hold_back_refused: bool = Fal
             raise services.ImportStateError(
                 f"import {locked.pk} is {locked.get_status_display().lower()}; only a previewed import can be applied"
             )
-        # run_confirm puts this status back just before import_confirm checks it.
+        # run_confirm restores this status inside the import's transaction, for import_confirm to check.
         confirm_from = locked.status
         locked.status = ImportRecord.Status.QUEUED
         locked.progress_done = 0
@@ -185,9 +185,8 @@ def enqueue_confirm(record: ImportRecord, *, user, hold_back_refused: bool = Fal
 def run_preview(record_id: int, encoding: str = "", delimiter: str = "", date_order: str = "") -> str:
     """Task: validate the stored file of a QUEUED record and store the preview on it.
 
-    `import_preview` saves its results on a record of its own; they are copied onto the
-    queued record, and that second record is deleted, in one transaction.
-    Returns the final status.
+    `import_preview` saves its results on a record of its own. One transaction copies
+    them onto the queued record and deletes that second record. Returns the final status.
     """
     record = claim(record_id)
     if record is None:
@@ -235,32 +234,35 @@ def run_confirm(
 ) -> str:
     """Task: apply the stored plan of a record that `enqueue_confirm` set QUEUED.
 
-    `confirm_from` is the status the record had when staff confirmed it (PREVIEWED, or
-    REFUSED for a hold-back confirmation); it is restored just before `import_confirm`
-    checks it. Returns the final status.
+    The record is RUNNING for other connections until the import commits or fails.
+    `import_confirm` accepts only the status the record had when staff confirmed it
+    (`confirm_from`: PREVIEWED, or REFUSED for a hold-back), so that status is restored
+    inside the import's own transaction and never committed unless the import rejects
+    the record. Returns the final status.
     """
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    with transaction.atomic():
-        updated = ImportRecord.objects.filter(pk=record_id, status=ImportRecord.Status.QUEUED).update(
-            status=confirm_from, progress_at=timezone.now()
-        )
-    if not updated:
-        logger.warning("Import %s is not queued for confirmation; the task did nothing", record_id)
+    record = claim(record_id)
+    if record is None:
         return "skipped"
 
-    record = ImportRecord.objects.get(pk=record_id)
     try:
-        record = services.import_confirm(
-            record,
-            user,
-            progress=ProgressReporter(record_id),
-            hold_back_refused=hold_back_refused,
-            confirm_closing=confirm_closing,
-        )
-    except services.ImportStateError as error:
-        # Another confirmation got there first; the record keeps the status it has.
-        logger.warning("Import %s was not applied by the background task: %s", record_id, error)
-        return "rejected"
+        with transaction.atomic():
+            ImportRecord.objects.filter(pk=record_id).update(status=confirm_from)
+            try:
+                record = services.import_confirm(
+                    record,
+                    user,
+                    progress=ProgressReporter(record_id),
+                    hold_back_refused=hold_back_refused,
+                    confirm_closing=confirm_closing,
+                )
+            except services.ImportStateError as error:
+                # The record goes back to the status staff confirmed it from, with the reason.
+                logger.warning("Import %s was not applied by the background task: %s", record_id, error)
+                ImportRecord.objects.filter(pk=record_id).update(
+                    warnings=[*record.warnings, f"the import was not applied: {error}"], progress_at=timezone.now()
+                )
+                return "rejected"
     except Exception as error:
         record_failure(record_id, "import", error)
         return ImportRecord.Status.FAILED
@@ -268,8 +270,6 @@ def run_confirm(
     ImportRecord.objects.filter(pk=record_id).update(
         progress_done=record.row_count, progress_total=record.row_count, progress_at=timezone.now()
     )
-    if user is not None:
-        ImportRecord.objects.filter(pk=record_id, confirmed_by__isnull=True).update(confirmed_by=user)
     logger.info("Background import %s (%s): %s", record_id, record.file_name, record.status)
     return record.status
 
@@ -280,7 +280,7 @@ def claim(record_id: int) -> ImportRecord | None:
         status=ImportRecord.Status.RUNNING, progress_done=0, progress_at=timezone.now()
     )
     if not updated:
-        logger.warning("Import %s is not queued; the preview task did nothing", record_id)
+        logger.warning("Import %s is not queued; the task did nothing", record_id)
         return None
     return ImportRecord.objects.select_related("source", "created_by", "saved_layout").get(pk=record_id)
 
