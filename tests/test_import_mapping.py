@@ -125,3 +125,13 @@ def test_template_cards_layout(tmp_path):
     assert record.layout == "template-cards"
     card = PaymentCard.objects.get()
     assert (card.customer.external_id, card.brand, card.last4, card.exp_month, card.exp_year) == ("C-1", "Amex", "0005", 7, 2028)
+
+
+def test_saved_layout_of_other_kind_refused(tmp_path):
+    saved = saved_layout_save(name="Sage 50", kind="invoices", mapping=SAGE_MAPPING, date_order="", user=None)
+    path = write_csv(tmp_path / "debtors.csv", SAGE_HEADER, [["ACME01"]])
+
+    record = import_preview(path, kind="payments", source_name="Sage", saved_layout=saved)
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors == ['the saved layout "Sage 50" reads invoices files, not payments; choose a saved layout of this kind']

@@ -163,7 +163,14 @@ def import_preview(
 
     try:
         table = read_table(path, file_name=record.file_name, encoding=encoding, delimiter=delimiter)
-        layout_object = layout_from_saved(saved_layout) if saved_layout is not None else None
+        layout_object = None
+        if saved_layout is not None:
+            if saved_layout.kind != kind:
+                raise ImportFileError(
+                    f'the saved layout "{saved_layout.name}" reads {saved_layout.kind} files, not {kind}; '
+                    "choose a saved layout of this kind"
+                )
+            layout_object = layout_from_saved(saved_layout)
         match = detect_layout(table, kind=kind, layout_name=layout, layout=layout_object)
         # An empty export is more likely a mistake than a ledger with nothing in it, and
         # applying it would mark the source's data as fresh.
