@@ -13,6 +13,7 @@ read-only. File content is untrusted, so templates show it with autoescaping onl
 """
 
 import csv
+import datetime
 import hashlib
 import io
 import json
@@ -238,12 +239,14 @@ class ImportRecordAdmin(DunningModelAdmin):
         record = get_object_or_404(ImportRecord.objects.select_related("source").defer(*LARGE_FIELDS), pk=object_id)
         if not jobs.is_in_progress(record):
             return redirect("admin:customers_importrecord_preview", object_id=record.pk)
+        progress = progress_data(record)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Importing %(file)s") % {"file": record.file_name},
             "record": record,
-            "progress": progress_data(record),
+            "progress": progress,
+            "progress_at": datetime.datetime.fromisoformat(progress["updated_at"]) if progress["updated_at"] else None,
             "refresh_seconds": 2,
         }
         return TemplateResponse(request, "admin/customers/importrecord/import_progress.html", context)
@@ -444,10 +447,17 @@ def queue_upload(user, data: dict, content: bytes) -> ImportRecord:
 
 
 def progress_data(record: ImportRecord) -> dict:
-    """Return the progress of an import as the status URL's JSON object."""
-    total = record.progress_total or record.row_count
-    done = min(record.progress_done, total) if total else record.progress_done
+    """Return the progress of an import as the status URL's JSON object.
+
+    While a confirmation runs, its progress comes from the cache when that is newer
+    than the record's, because the record's own fields change only at commit.
+    """
+    done, total, at = record.progress_done, record.progress_total or record.row_count, record.progress_at
     finished = not jobs.is_in_progress(record)
+    published = None if finished else jobs.published_progress(record.pk)
+    if published and (at is None or published["at"] > at):
+        done, total, at = published["done"], published["total"], published["at"]
+    done = min(done, total) if total else done
     return {
         "id": record.pk,
         "status": record.status,
@@ -456,7 +466,7 @@ def progress_data(record: ImportRecord) -> dict:
         "rows_done": done,
         "rows_total": total,
         "percent": round(100 * done / total) if total else (100 if finished else 0),
-        "updated_at": record.progress_at.isoformat() if record.progress_at else None,
+        "updated_at": at.isoformat() if at else None,
         "errors": record.errors if record.status == ImportRecord.Status.FAILED else [],
         "preview_url": reverse("admin:customers_importrecord_preview", args=[record.pk]),
     }

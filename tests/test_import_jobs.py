@@ -385,3 +385,40 @@ def test_rejected_confirm_task_keeps_status(importer, tmp_path, settings):
     assert len(record.warnings) == 1
     assert record.warnings[0].startswith("the import was not applied: ")
     assert 'invoice "INV-7" has a refused line in row 6' in record.warnings[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_confirm_progress_visible_while_applying(importer_client, monkeypatch):
+    post_upload(importer_client, invoice_rows(2001))
+    record = ImportRecord.objects.get()
+    monkeypatch.setattr(jobs, "PROGRESS_INTERVAL_SECONDS", 0)
+    seen = []
+    original_apply = pipeline.apply_plan
+
+    def read_status_elsewhere():
+        # Another connection, as the progress page in another request would use.
+        running = ImportRecord.objects.defer("plan", "changes").get(pk=record.pk)
+        seen.append(customers.admin_imports.progress_data(running))
+        connection.close()
+
+    def apply_and_look(*args, progress=None, **kwargs):
+        def progress_and_look(done, total):
+            progress(done, total)
+            reader = threading.Thread(target=read_status_elsewhere)
+            reader.start()
+            reader.join()
+
+        return original_apply(*args, progress=progress_and_look, **kwargs)
+
+    monkeypatch.setattr(pipeline, "apply_plan", apply_and_look)
+
+    importer_client.post(reverse("admin:customers_importrecord_confirm", args=[record.pk]))
+
+    record.refresh_from_db()
+    assert record.status == ImportRecord.Status.APPLIED
+    assert len(seen) > 1
+    assert all(status["status"] == "running" for status in seen)
+    assert [status["rows_done"] for status in seen] == sorted(status["rows_done"] for status in seen)
+    assert seen[-1]["rows_done"] > 0
+    assert seen[-1]["rows_total"] == 2001

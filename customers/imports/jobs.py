@@ -17,11 +17,13 @@ timeout, ...), which would never reach the task.
 
 import io
 import logging
+import threading
 import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -35,6 +37,9 @@ IMPORT_QUEUE = "imports"
 # applied in the admin request.
 BACKGROUND_ROW_LIMIT = 2000
 PROGRESS_INTERVAL_SECONDS = 2.0
+PROGRESS_CACHE_PREFIX = "import-progress:"
+PROGRESS_CACHE_SECONDS = 6 * 60 * 60
+PUBLISH_WAIT_SECONDS = 2.0
 IN_PROGRESS_STATUSES = (ImportRecord.Status.QUEUED, ImportRecord.Status.RUNNING)
 
 # Fields of the record that the upload set and that the preview's own record must not
@@ -100,12 +105,26 @@ class ProgressReporter:
     Writes the numbers on the record on the first call, on the call that reaches the
     total, and otherwise at most once every `interval` seconds, so the cost is one UPDATE
     per interval whatever the row count. `writes` counts the UPDATEs made.
+
+    Inside `import_confirm` the UPDATE is part of the import's transaction, which also
+    locks the record row, so other requests see it only at commit. With
+    `publish_outside_transaction`, the reporter also stores the numbers in the cache
+    (`published_progress`) through a second database connection, on PostgreSQL only:
+    on SQLite a second connection would wait for the import's write lock.
     """
 
-    def __init__(self, record_id: int, *, interval: float | None = None, clock=time.monotonic):
+    def __init__(
+        self,
+        record_id: int,
+        *,
+        interval: float | None = None,
+        clock=time.monotonic,
+        publish_outside_transaction: bool = False,
+    ):
         self.record_id = record_id
         self.interval = PROGRESS_INTERVAL_SECONDS if interval is None else interval
         self.clock = clock
+        self.publish_outside_transaction = publish_outside_transaction
         self.last_write: float | None = None
         self.writes = 0
 
@@ -116,13 +135,44 @@ class ProgressReporter:
             return
         self.last_write = now
         self.writes += 1
-        # NOTE: inside import_confirm's transaction this UPDATE becomes visible to other
-        # connections only at commit, so the progress page shows the apply phase as one step.
-        ImportRecord.objects.filter(pk=self.record_id).update(
-            progress_done=min(done, total) if total else done,
-            progress_total=total,
-            progress_at=timezone.now(),
-        )
+        done = min(done, total) if total else done
+        at = timezone.now()
+        ImportRecord.objects.filter(pk=self.record_id).update(progress_done=done, progress_total=total, progress_at=at)
+        # NOTE: on SQLite the apply phase shows no progress until it commits.
+        if self.publish_outside_transaction and connection.vendor == "postgresql":
+            publish_progress(self.record_id, done, total, at)
+
+
+def progress_cache_key(record_id: int) -> str:
+    return f"{PROGRESS_CACHE_PREFIX}{record_id}"
+
+
+def publish_progress(record_id: int, done: int, total: int, at) -> None:
+    """Store progress in the cache from a second connection, outside the caller's transaction.
+
+    Waits at most PUBLISH_WAIT_SECONDS, so a slow cache never holds up the import.
+    """
+
+    def store():
+        try:
+            cache.set(progress_cache_key(record_id), {"done": done, "total": total, "at": at}, PROGRESS_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001  (progress is informative; the import must go on)
+            logger.warning("Failed to publish the progress of import %s to the cache", record_id, exc_info=True)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=store, name=f"import-{record_id}-progress", daemon=True)
+    writer.start()
+    writer.join(PUBLISH_WAIT_SECONDS)
+
+
+def published_progress(record_id: int) -> dict | None:
+    """Return the progress a running confirmation published outside its transaction, if any."""
+    try:
+        return cache.get(progress_cache_key(record_id))
+    except Exception:  # noqa: BLE001  (the record's own fields are the fallback)
+        logger.warning("Failed to read the progress of import %s from the cache", record_id, exc_info=True)
+        return None
 
 
 def enqueue_preview(record: ImportRecord, *, encoding: str = "", delimiter: str = "", date_order: str = "") -> None:
@@ -252,7 +302,7 @@ def run_confirm(
                 record = services.import_confirm(
                     record,
                     user,
-                    progress=ProgressReporter(record_id),
+                    progress=ProgressReporter(record_id, publish_outside_transaction=True),
                     hold_back_refused=hold_back_refused,
                     confirm_closing=confirm_closing,
                 )
