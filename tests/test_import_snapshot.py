@@ -1,6 +1,6 @@
 """Full snapshots: an open invoice of the source missing from the next file was settled.
-Confirm closes it, thanks nobody, cancels its pending messages, and asks for a second
-confirmation when more than a fifth of the source's open invoices would close."""
+Confirm closes it without a payment or thank-you, cancels its pending messages, and asks
+for a second confirmation when more than a fifth of the source's open invoices would close."""
 
 from decimal import Decimal
 from pathlib import Path
@@ -20,9 +20,9 @@ pytestmark = pytest.mark.django_db
 
 def report_without(tmp_path, *numbers):
     lines = (FILES / "quickbooks_ar_aging.csv").read_text().splitlines(keepends=True)
-    kept = [line for line in lines if not any(f'"Invoice","{number}"' in line for number in numbers)]
+    remaining = [line for line in lines if not any(f'"Invoice","{number}"' in line for number in numbers)]
     path = tmp_path / "next.csv"
-    path.write_text("".join(kept))
+    path.write_text("".join(remaining))
     return path
 
 
