@@ -25,8 +25,8 @@ memory peaks do not mix, after emptying the customers, campaigns and offers tabl
   file. These are skipped with a note when the function does not exist yet.
 
 The table shows seconds, rows per second, the ratio to the floor, and the subprocess's
-peak resident memory (ru_maxrss, which includes about 100 MB of Python, Django and the
-project loaded before the measurement starts).
+peak resident memory (ru_maxrss). That peak includes Python, Django and the project as
+loaded before the measurement starts, about 75 MB on the machine in docs/benchmarks.md.
 """
 
 from __future__ import annotations
