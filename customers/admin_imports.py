@@ -457,7 +457,11 @@ def progress_data(record: ImportRecord) -> dict:
     published = None if finished else jobs.published_progress(record.pk)
     if published and (at is None or published["at"] > at):
         done, total, at = published["done"], published["total"], published["at"]
-    done = min(done, total) if total else done
+    if total:
+        done = min(done, total)
+        percent = round(100 * done / total)
+    else:
+        percent = 100 if finished else 0
     return {
         "id": record.pk,
         "status": record.status,
@@ -465,7 +469,7 @@ def progress_data(record: ImportRecord) -> dict:
         "finished": finished,
         "rows_done": done,
         "rows_total": total,
-        "percent": round(100 * done / total) if total else (100 if finished else 0),
+        "percent": percent,
         "updated_at": at.isoformat() if at else None,
         "errors": record.errors if record.status == ImportRecord.Status.FAILED else [],
         "preview_url": reverse("admin:customers_importrecord_preview", args=[record.pk]),
@@ -641,7 +645,7 @@ def sample_headers(upload) -> list[str]:
 
 
 class SavedLayoutMappingForm(forms.Form):
-    """Step 2: for each of our fields, the header of their file that holds it."""
+    """Step 2: for each of our fields, the header of the file's column that contains it."""
 
     name = forms.CharField(widget=forms.HiddenInput, max_length=100)
     kind = forms.CharField(widget=forms.HiddenInput)
