@@ -17,8 +17,8 @@ memory peaks do not mix, after emptying the customers, campaigns and offers tabl
 - django-import-export 4.4 tuned (CachedInstanceLoader, CachedForeignKeyWidget,
   use_bulk, skip_diff, batch_size) on all rows.
 - django-import-export with its defaults (one query per row and lookup) on a 5,000-row
-  sample (1,000 with --quick) with the same customers-per-invoice ratio. Its time for all rows is
-  extrapolated from that rate.
+  sample (1,000 with --quick) with the same customers-per-invoice ratio. Its time for
+  all rows is extrapolated from that rate.
 - openpyxl read-only iteration of the XLSX file, the floor for XLSX figures.
 - The project's pipeline, customers.imports.services.import_file, as a preview
   (dry_run=True) and applied, on CSV, plus a preview of the XLSX file and of the Xero
@@ -55,7 +55,8 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/dunning_bench"
 SAMPLE_ROWS = 5000
 QUICK_ROWS = 5000
 QUICK_CUSTOMERS = 1000
-# The default import-export mode runs about 300 rows a second, so --quick samples fewer rows.
+# The default import-export mode is slow (about 300 rows a second on the machine in
+# docs/benchmarks.md), so --quick samples fewer rows.
 QUICK_SAMPLE_ROWS = 1000
 
 
