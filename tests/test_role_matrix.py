@@ -50,6 +50,7 @@ from customers.models import (
     Pause,
     PaymentCard,
     PromiseToPay,
+    SavedLayout,
 )
 from dunning_site import roles
 from tests.factories import (
@@ -122,6 +123,7 @@ def build_world(superuser) -> None:
         file_name="invoices.csv",
         file_sha256="0" * 64,
     )
+    SavedLayout.objects.create(name="Matrix layout", kind="invoices", mapping={"customer_id": "Account"})
 
     step = CampaignStepFactory()
     MessageTemplateFactory()

@@ -24,8 +24,19 @@ DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 XLSX_SIGNATURE = b"PK\x03\x04"
 EXCEL_1900_EPOCH = "1900"
 EXCEL_1904_EPOCH = "1904"
+# Our exports put a single quote before text that a spreadsheet would run as a formula
+# (customers.exports.escape_formula); reading strips it again so an export imports back
+# unchanged. A value that really starts with a quote and one of these characters loses
+# the quote.
+ESCAPED_FORMULA_PREFIXES = ("'=", "'+", "'-", "'@", "'\t", "'\r")
 # A <mergeCell ref="A1:C1"/> element of a worksheet's XML, with or without a namespace prefix.
 MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+
+
+def unescape_formula(cell):
+    if isinstance(cell, str) and cell.startswith(ESCAPED_FORMULA_PREFIXES):
+        return cell[1:]
+    return cell
 
 
 @dataclass
@@ -156,7 +167,7 @@ def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         records = [
-            SheetRow(number=number, cells=record)
+            SheetRow(number=number, cells=[unescape_formula(cell) for cell in record])
             for number, record in enumerate(reader, start=1)
             if not all(is_blank(cell) for cell in record)
         ]
@@ -213,7 +224,7 @@ def xlsx_records(values_sheet, formulas_sheet):
             continue
         while values and values[-1] is None:
             values.pop()
-        yield SheetRow(number=number, cells=values, uncached_formulas=uncached)
+        yield SheetRow(number=number, cells=[unescape_formula(value) for value in values], uncached_formulas=uncached)
 
 
 def present_rows(sheet):
