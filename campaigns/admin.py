@@ -35,6 +35,7 @@ from campaigns.models import (
     TouchpointEvent,
     TouchpointInvoice,
 )
+from campaigns.services import touchpoint_log_manual
 from customers.admin import EstimatedCountPaginator
 from customers.exports import ExportAdminMixin, TouchpointResource
 from customers.models import Customer, Invoice, Payment
@@ -332,14 +333,55 @@ class TouchpointEventInline(ReadOnlyInline):
     fields = ("at", "kind", "from_status", "to_status", "message", "worker", "actor")
 
 
+class ManualTouchpointForm(forms.ModelForm):
+    """Log what an agent did: a call, a note, a letter. Invoices are named by number."""
+
+    invoice_numbers = forms.CharField(
+        label=_("invoices"),
+        required=False,
+        help_text=_("Numbers of the customer's invoices this was about, separated by commas."),
+    )
+
+    class Meta:
+        model = Touchpoint
+        fields = ("customer", "action", "note")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].required = True
+        self.fields["note"].required = True
+
+    def clean(self):
+        cleaned = super().clean()
+        customer = cleaned.get("customer")
+        numbers = [number.strip() for number in (cleaned.get("invoice_numbers") or "").split(",") if number.strip()]
+        if customer is None or not numbers:
+            cleaned["invoices"] = []
+            return cleaned
+        invoices = {invoice.number: invoice for invoice in Invoice.objects.filter(customer=customer, number__in=numbers)}
+        unknown = [number for number in numbers if number not in invoices]
+        if unknown:
+            self.add_error(
+                "invoice_numbers",
+                _("%(customer)s has no invoice numbered %(numbers)s; check the numbers on the customer's page.")
+                % {"customer": customer, "numbers": ", ".join(unknown)},
+            )
+        cleaned["invoices"] = [invoices[number] for number in numbers if number in invoices]
+        return cleaned
+
+
 @admin.register(Touchpoint)
 class TouchpointAdmin(ExportAdminMixin, ReadOnlyAdmin):
-    """Sent history: staff with the view permission see it, and the admin changes none of it."""
+    """Sent history: staff with the view permission see it, and the admin changes none of it.
+
+    Staff with the add permission (agents, managers) may log a manual touchpoint, which
+    records an action and sends nothing.
+    """
 
     resource_classes = [TouchpointResource]
 
     paginator = EstimatedCountPaginator
-    list_display = ("created_at", "customer", "kind", "tier", "channel", "status", "delivery_status", "sent_at", "claimed_by")
+    list_display = ("created_at", "customer", "kind", "action", "tier", "channel", "status", "delivery_status", "sent_at", "claimed_by")
     list_select_related = ("customer",)
     list_filter = ("status", "kind", "channel", "delivery_status", "tier")
     search_fields = ("^customer__name", "=recipient", "=esp_message_id")
@@ -347,7 +389,7 @@ class TouchpointAdmin(ExportAdminMixin, ReadOnlyAdmin):
     show_facets = admin.ShowFacets.NEVER
     inlines = (TouchpointInvoiceInline, TouchpointEventInline)
     fieldsets = (
-        (None, {"fields": ("customer", "kind", "status", "status_reason", "tier", "channel", "template_key", "note")}),
+        (None, {"fields": ("customer", "kind", "action", "status", "status_reason", "tier", "channel", "template_key", "note")}),
         (_("Message as sent"), {"fields": ("message_as_sent",)}),
         (
             _("Delivery"),
@@ -369,8 +411,42 @@ class TouchpointAdmin(ExportAdminMixin, ReadOnlyAdmin):
         (_("Origin"), {"fields": ("dunning_run", "payment", "card", "card_lead_days", "created_by", "created_at", "updated_at")}),
     )
 
+    add_form = ManualTouchpointForm
+    add_fieldsets = ((None, {"fields": ("customer", "action", "note", "invoice_numbers")}),)
+    autocomplete_fields = ("customer",)
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("campaigns.add_touchpoint")
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+            kwargs["fields"] = None
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else ()
+
     def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
         return [field for _title, options in self.fieldsets for field in options["fields"]]
+
+    def save_model(self, request, obj, form, change):
+        logged = touchpoint_log_manual(
+            customer=form.cleaned_data["customer"],
+            action=form.cleaned_data["action"],
+            note=form.cleaned_data["note"],
+            invoices=form.cleaned_data["invoices"],
+            user=request.user,
+        )
+        # The admin goes on with `obj` (its log entry and redirect), so give it the row's values.
+        for field in Touchpoint._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(logged, field.attname))
+        obj._state.adding = False
 
     @admin.display(description=_("message"))
     def message_as_sent(self, touchpoint):

@@ -189,6 +189,15 @@ class Touchpoint(models.Model):
         CARD_NOTICE = "card_notice", _("Card expiry notice")
         MANUAL = "manual", _("Agent action")
 
+    class ManualAction(models.TextChoices):
+        """What an agent did, for touchpoints of kind MANUAL."""
+
+        CALL = "call", _("Phone call")
+        NOTE = "note", _("Note")
+        LETTER = "letter", _("Letter")
+        MEETING = "meeting", _("Meeting")
+        EMAIL_BY_HAND = "email", _("Email sent by hand")
+
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         CLAIMED = "claimed", _("Claimed by a worker")
@@ -212,7 +221,8 @@ class Touchpoint(models.Model):
 
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="touchpoints")
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
-    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL, blank=True)
+    action = models.CharField(_("action"), max_length=10, choices=ManualAction.choices, blank=True)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
     status_reason = models.TextField(_("reason"), blank=True)
     tier = models.PositiveSmallIntegerField(_("tone tier"), choices=ToneTier.choices, null=True, blank=True)

@@ -1,7 +1,7 @@
 """Writes to touchpoints: creating them, moving them between statuses, and recording why.
 
 Every status change goes through `touchpoint_transition`, which appends a
-TouchpointEvent, so a touchpoint's history says who or what changed it and when.
+TouchpointEvent, so a touchpoint's history records who or what changed it and when.
 """
 
 import logging
@@ -97,9 +97,41 @@ def thank_you_queue(*, payment) -> Touchpoint | None:
 
 
 def thank_you_is_due(payment, *, today=None) -> bool:
-    """A recent, non-historical payment earns a thank-you."""
+    """Return whether `payment` earns a thank-you: it is recent and not historical."""
     if payment.is_historical:
         return False
     today = today or timezone.localdate()
     age_days = (today - payment.paid_on).days
     return 0 <= age_days <= settings.DUNNING_THANK_YOU_MAX_AGE_DAYS
+
+
+@transaction.atomic
+def touchpoint_log_manual(*, customer, action: str, note: str, invoices=(), user=None) -> Touchpoint:
+    """Record what an agent did (a call, a note, a letter) as a touchpoint of the customer,
+    linked to the invoices it was about. Nothing is sent."""
+    if action not in Touchpoint.ManualAction.values:
+        raise ValueError(f"unknown manual action {action!r}; use one of {', '.join(Touchpoint.ManualAction.values)}")
+    foreign = [invoice.number for invoice in invoices if invoice.customer_id != customer.pk]
+    if foreign:
+        raise ValueError(f"invoices {', '.join(foreign)} belong to another customer")
+
+    touchpoint = Touchpoint.objects.create(
+        customer=customer,
+        kind=Touchpoint.Kind.MANUAL,
+        channel="",
+        action=action,
+        status=Touchpoint.Status.LOGGED,
+        note=note,
+        created_by=user,
+    )
+    TouchpointInvoice.objects.bulk_create(
+        [TouchpointInvoice(touchpoint=touchpoint, invoice=invoice, amount_due=invoice.amount_due) for invoice in invoices]
+    )
+    TouchpointEvent.objects.create(
+        touchpoint=touchpoint,
+        kind=TouchpointEvent.Kind.NOTE,
+        to_status=touchpoint.status,
+        message=f"{touchpoint.get_action_display()} logged by {user.get_username() if user else 'the system'}.",
+        actor=user,
+    )
+    return touchpoint

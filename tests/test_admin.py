@@ -211,8 +211,21 @@ def test_touchpoint_page_shows_links_and_events(admin_client, ledger):
     assert f"Sent to {XSS_ESCAPED}" in content
 
 
-def test_touchpoint_admin_blocks_add(admin_client, ledger):
-    response = admin_client.get(reverse("admin:campaigns_touchpoint_add"))
+def test_touchpoint_add_only_logs_manual_action(admin_client, ledger):
+    content = admin_client.get(reverse("admin:campaigns_touchpoint_add")).content.decode()
+
+    assert 'name="action"' in content
+    assert 'name="note"' in content
+    assert 'name="status"' not in content
+    assert 'name="subject"' not in content
+
+
+def test_touchpoint_add_needs_add_permission(client, ledger):
+    viewer = UserFactory(username="viewer")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_touchpoint"))
+    client.force_login(viewer)
+
+    response = client.get(reverse("admin:campaigns_touchpoint_add"))
 
     assert response.status_code == 403
 
@@ -243,10 +256,9 @@ def test_touchpoint_admin_blocks_delete(admin_client, ledger):
     assert action.status_code in (200, 302)
 
 
-def test_touchpoint_changelist_offers_nothing(admin_client, ledger):
+def test_touchpoint_changelist_offers_no_delete(admin_client, ledger):
     content = admin_client.get(reverse("admin:campaigns_touchpoint_changelist")).content.decode()
 
-    assert reverse("admin:campaigns_touchpoint_add") not in content
     assert "delete_selected" not in content
 
 
