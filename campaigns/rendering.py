@@ -9,7 +9,8 @@ subject, the text body and SMS with it off, so "O'Brien & Sons" stays as typed.
 Variables (all strings unless noted):
 
 - customer_name: the customer's name.
-- invoice_number: the invoice number as the source gives it.
+- invoice_number: the number the customer knows the invoice by: the display number
+  when the source has one (Stripe's invoice number), else the source's key.
 - amount_due: the amount due with its currency, formatted for the customer's locale.
 - due_date: the due date, formatted for the customer's locale.
 - days_overdue: whole days past the due date, 0 when not yet due (an integer).
@@ -92,7 +93,7 @@ def build_context(*, customer, invoice=None, payment=None, today: datetime.date)
     if invoice is not None:
         days_late = (today - invoice.due_date).days
         context.update(
-            invoice_number=invoice.number,
+            invoice_number=invoice.display_number or invoice.number,
             amount_due=format_currency(invoice.amount_due, invoice.currency, locale=locale),
             due_date=format_date(invoice.due_date, format="long", locale=locale),
             days_overdue=max(days_late, 0),

@@ -53,6 +53,7 @@ INVOICE_LEDGER_FIELDS = (
     "source",
     "customer",
     "number",
+    "display_number",
     "issue_date",
     "due_date",
     "currency",
@@ -469,7 +470,7 @@ class InvoiceAdmin(ExportAdminMixin, DunningModelAdmin):
     list_display = ("number", "customer", "due_date", "days_overdue", "amount_due_with_currency", "ledger_status")
     list_select_related = ("customer",)
     list_filter = ("ledger_status", DaysOverdueFilter, "source")
-    search_fields = ("=number", "^customer__name", "=customer__external_id")
+    search_fields = ("=number", "=display_number", "^customer__name", "=customer__external_id")
     search_help_text = _("Exact invoice number, customer name starting with the text, or exact customer id.")
     show_facets = admin.ShowFacets.NEVER
     raw_id_fields = ("customer",)

@@ -115,7 +115,8 @@ def test_stripe_csv_maps_export_columns():
     paid = Invoice.objects.get(number="in_1QAbcDEFghiJKL02")
     assert paid.ledger_status == Invoice.LedgerStatus.PAID
     assert paid.amount_paid == Decimal("120.00")
-    assert paid.description == "Stripe invoice 8F1A2B3C-0002"
+    assert paid.display_number == "8F1A2B3C-0002"
+    assert paid.description == ""
     uncollectible = Invoice.objects.get(number="in_1QAbcDEFghiJKL04")
     assert uncollectible.ledger_status == Invoice.LedgerStatus.WRITTEN_OFF
     # A customer without a name is named by their email.

@@ -63,6 +63,15 @@ def test_context_formats_for_english_customer(invoice):
     assert context["payment_amount"] == ""
 
 
+def test_context_prefers_display_number(invoice):
+    invoice.number = "in_1QAbcDEFghiJKL02"
+    invoice.display_number = "8F1A2B3C-0002"
+
+    context = build_context(customer=invoice.customer, invoice=invoice, today=TODAY)
+
+    assert context["invoice_number"] == "8F1A2B3C-0002"
+
+
 def test_context_formats_for_french_customer():
     customer = CustomerFactory(locale="fr-FR")
     invoice = InvoiceFactory(customer=customer, due_date=datetime.date(2026, 3, 23), currency="EUR", amount=Decimal("1234.50"))

@@ -497,17 +497,17 @@ def stripe_invoice_from_row(row: ParsedRow, validation: Validation) -> InvoiceRo
     if status == Invoice.LedgerStatus.OPEN and amount_due == 0:
         status = Invoice.LedgerStatus.PAID
 
-    stripe_number = values.get("number", "")
-    description = values.get("description", "") or (f"Stripe invoice {stripe_number}" if stripe_number else "")
     invoice = {
         "number": values["id"],
+        # The number on the invoice the customer received; messages show it.
+        "display_number": values.get("number", ""),
         "issue_date": issue_date,
         "due_date": due_date,
         "currency": values["currency"],
         "amount": values["total"] if values.get("total") is not None else values["amount_due"],
         "amount_due": amount_due,
         "ledger_status": status,
-        "description": description,
+        "description": values.get("description", ""),
     }
     if amount_paid is not None:
         invoice["amount_paid"] = amount_paid
