@@ -34,7 +34,6 @@ from itertools import groupby
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Least
 from django.utils import timezone
 
 from campaigns.models import (
@@ -202,13 +201,13 @@ def _last_step_subquery(version_id: int) -> Subquery:
 
 
 def _last_message_at_subquery() -> Subquery:
-    """Select when the invoice's last dunning message was made: the earlier of its creation
-    and its due time, so that passes run for a past instant space messages by that instant."""
+    """Select when the invoice's last dunning message was due: the instant of the pass that
+    created it. Passes run for a past or a future instant (`run_dunning --at`) then space
+    messages by those instants, where the creation time would be the real clock's."""
     return Subquery(
         TouchpointInvoice.objects.filter(invoice_id=OuterRef("pk"), touchpoint__kind=Touchpoint.Kind.DUNNING)
-        .annotate(message_at=Least("touchpoint__created_at", "touchpoint__due_at"))
-        .order_by("-message_at")
-        .values("message_at")[:1]
+        .order_by("-touchpoint__due_at")
+        .values("touchpoint__due_at")[:1]
     )
 
 

@@ -399,6 +399,22 @@ def test_second_pass_same_instant_creates_nothing(campaign, customer):
     assert (Touchpoint.objects.count(), TouchpointInvoice.objects.count(), InvoiceEnrollment.objects.count()) == counts
 
 
+def test_repeated_future_passes_do_not_escalate(campaign, customer):
+    """Passes run again and again for one future instant send one message, not a
+    friendly note, a firm reminder and a final notice at once."""
+    from django.utils import timezone
+
+    future = timezone.now() + days(6)
+    customer.source.last_imported_at = timezone.now()
+    customer.source.save()
+    invoice = InvoiceFactory(customer=customer, source=customer.source, due_date=timezone.localdate() - days(30))
+
+    results = [run(as_of=future) for _ in range(3)]
+
+    assert [result.created for result in results] == [1, 0, 0]
+    assert tiers_for(invoice) == [ToneTier.FRIENDLY]
+
+
 def test_dry_run_writes_nothing(campaign, customer):
     invoice = overdue_invoice(customer, 30)
     overdue_invoice(CustomerFactory(source=customer.source, email=""), 3)
