@@ -160,7 +160,13 @@ def wait_for_port(port: int, timeout: float) -> bool:
 
 
 def stop(processes: dict[str, subprocess.Popen]) -> None:
-    """Send SIGTERM to each running server, wait for it, and kill any that hang."""
+    """Send SIGTERM to each server, wait, and kill the process groups that hang.
+
+    A qcluster is a sentinel with worker children. The sentinel alone gets SIGTERM, since
+    it stops its workers itself and waits for them (workers signalled directly die
+    without telling it, and it then waits forever). Its whole group is killed when it
+    hangs, so that no worker is left running on the database.
+    """
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -169,8 +175,23 @@ def stop(processes: dict[str, subprocess.Popen]) -> None:
             process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             print(f"{name} did not stop within {STOP_TIMEOUT} s; killing it.", flush=True)
-            process.kill()
+            signal_group(process, signal.SIGKILL)
             process.wait()
+        # Workers that outlive their sentinel are killed with the group.
+        signal_group(process, signal.SIGKILL)
+
+
+def signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def start(command: list[str], env: dict) -> subprocess.Popen:
+    # Each server gets its own session, so a Ctrl-C in the terminal reaches only this
+    # script, which then stops every server once, in order, through stop().
+    return subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
 
 
 class StopRequested(Exception):
@@ -185,14 +206,10 @@ def serve(env: dict, *, port: int, password: str, users: list[tuple[str, str]]) 
     processes = {}
     signal.signal(signal.SIGTERM, raise_stop)
     try:
-        processes["web server"] = subprocess.Popen(
-            [*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=REPO, env=env
-        )
-        processes["task cluster"] = subprocess.Popen([*MANAGE, "qcluster"], cwd=REPO, env=env)
+        processes["web server"] = start([*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload"], env)
+        processes["task cluster"] = start([*MANAGE, "qcluster"], env)
         # Large spreadsheet imports run on the "imports" queue, which Q_CLUSTER["ALT_CLUSTERS"] configures.
-        processes["imports cluster"] = subprocess.Popen(
-            [*MANAGE, "qcluster"], cwd=REPO, env={**env, "Q_CLUSTER_NAME": "imports"}
-        )
+        processes["imports cluster"] = start([*MANAGE, "qcluster"], {**env, "Q_CLUSTER_NAME": "imports"})
         if not wait_for_port(port, timeout=30):
             print(f"The web server did not start listening on 127.0.0.1:{port} within 30 s.", flush=True)
             return 1
@@ -207,8 +224,8 @@ def serve(env: dict, *, port: int, password: str, users: list[tuple[str, str]]) 
     except (KeyboardInterrupt, StopRequested):
         return 0
     finally:
-        # Ctrl-C reaches the servers too (same process group); SIGTERM to this script
-        # reaches only this script, so stop() forwards it.
+        # The servers run in their own sessions, so neither Ctrl-C nor a SIGTERM to this
+        # script reaches them: stop() forwards one SIGTERM to each.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         stop(processes)
         print("Stopped the web server and the task clusters.", flush=True)

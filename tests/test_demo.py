@@ -223,7 +223,28 @@ def test_demo_script_new_password_each_run(demo_run):
             assert password.encode() not in path.read_bytes(), path
 
 
-def test_demo_script_serves_and_stops(tmp_path):
+def leftover_servers(marker: str) -> list[str]:
+    """List the command lines of live processes whose environment contains `marker`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker.encode() in environ and ("qcluster" in cmdline or "runserver" in cmdline):
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "stop_signal",
+    [signal.SIGTERM, signal.SIGINT],
+    ids=["sigterm-to-script", "ctrl-c-to-process-group"],
+)
+def test_demo_script_serves_and_stops(tmp_path, stop_signal):
     pytest.importorskip("customers.imports.services")
     port = free_port()
     process = subprocess.Popen(
@@ -248,7 +269,11 @@ def test_demo_script_serves_and_stops(tmp_path):
         login = urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=10)
         assert login.status == 200
 
-        process.send_signal(signal.SIGTERM)
+        if stop_signal == signal.SIGINT:
+            # A terminal's Ctrl-C signals the whole foreground process group.
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=60)
         output.append(process.stdout.read())
     finally:
@@ -260,5 +285,7 @@ def test_demo_script_serves_and_stops(tmp_path):
     assert returncode == 0, text[-3000:]
     assert f"http://127.0.0.1:{port}/admin/" in text
     assert "Stopped the web server and the task clusters." in text
+    assert "did not stop within" not in text
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert leftover_servers(str(tmp_path)) == []
