@@ -295,6 +295,9 @@ class TouchpointInvoice(models.Model):
             models.UniqueConstraint(fields=["invoice", "step"], name="touchpoint_invoice_step_once"),
         ]
 
+    def __str__(self):
+        return f"{self.invoice} ({self.step})" if self.step_id else str(self.invoice)
+
 
 class TouchpointEvent(models.Model):
     """An append-only line in a touchpoint's history: a status change or a delivery event."""
@@ -323,3 +326,6 @@ class TouchpointEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
         verbose_name = _("touchpoint event")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
