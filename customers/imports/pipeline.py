@@ -410,8 +410,35 @@ XERO_STATUSES = {
 }
 
 
+# Most cells of a large invoice file repeat: a customer's details are on each of its
+# invoice rows, and dates fall on a few hundred days. Each parser is a pure function of
+# the cell, the column's kind and maximum length, the row's country (for phones) and the
+# file's date order and epoch, so its result or CellError is kept for the next equal cell.
+PARSED_CELLS_MAX = 50_000
+PARSED_CELLS_SKIPPED_KINDS = frozenset({"amount"})  # almost every amount differs
+_parsed_cells: dict = {}
+
+
 def parse_cell(column, value, parsed_so_far: dict, context: ParseContext):
-    return CELL_PARSERS[column.kind](column, value, parsed_so_far, context)
+    kind = column.kind
+    if kind in PARSED_CELLS_SKIPPED_KINDS:
+        return CELL_PARSERS[kind](column, value, parsed_so_far, context)
+    region = parsed_so_far.get("country", "") if kind == "phone" else ""
+    # The type is part of the key because True == 1 == 1.0 in Python.
+    key = (kind, column.max_length, type(value), value, region, context.date_order, context.epoch)
+    cached = _parsed_cells.get(key)
+    if cached is None:
+        try:
+            cached = (True, CELL_PARSERS[kind](column, value, parsed_so_far, context))
+        except CellError as error:
+            cached = (False, (error.reason, error.fix))
+        if len(_parsed_cells) >= PARSED_CELLS_MAX:
+            _parsed_cells.clear()
+        _parsed_cells[key] = cached
+    parsed, result = cached
+    if parsed:
+        return result
+    raise CellError(*result)
 
 
 def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:
