@@ -123,6 +123,7 @@ class ParseContext:
     epoch: str = EXCEL_1900_EPOCH
     # Currency of rows that have none (a QuickBooks report in the company's home currency).
     default_currency: str = ""
+    parsed_cells: "ParsedCells" = field(default_factory=lambda: ParsedCells())
 
 
 @dataclass
@@ -295,7 +296,7 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
                 values[column.field] = blank_value(column.kind)
             continue
         try:
-            values[column.field] = parse_cell(column, value, values, validation.context)
+            values[column.field] = parse_cell(column, value, values, validation.context, is_key=column.field == layout.key_field)
         except CellError as error:
             validation.add_error(sheet_row.number, column.header, value, error)
             failed = True
@@ -414,31 +415,41 @@ XERO_STATUSES = {
 # invoice rows, and dates fall on a few hundred days. Each parser is a pure function of
 # the cell, the column's kind and maximum length, the row's country (for phones) and the
 # file's date order and epoch, so its result or CellError is kept for the next equal cell.
-PARSED_CELLS_MAX = 50_000
-PARSED_CELLS_SKIPPED_KINDS = frozenset({"amount"})  # almost every amount differs
-_parsed_cells: dict = {}
+# Amounts, links and the row's key (the invoice number) rarely repeat and are not kept.
+PARSED_CELLS_MAX = 100_000
+PARSED_CELLS_SKIPPED_KINDS = frozenset({"amount", "url"})
 
 
-def parse_cell(column, value, parsed_so_far: dict, context: ParseContext):
-    kind = column.kind
-    if kind in PARSED_CELLS_SKIPPED_KINDS:
-        return CELL_PARSERS[kind](column, value, parsed_so_far, context)
-    region = parsed_so_far.get("country", "") if kind == "phone" else ""
-    # The type is part of the key because True == 1 == 1.0 in Python.
-    key = (kind, column.max_length, type(value), value, region, context.date_order, context.epoch)
-    cached = _parsed_cells.get(key)
-    if cached is None:
-        try:
-            cached = (True, CELL_PARSERS[kind](column, value, parsed_so_far, context))
-        except CellError as error:
-            cached = (False, (error.reason, error.fix))
-        if len(_parsed_cells) >= PARSED_CELLS_MAX:
-            _parsed_cells.clear()
-        _parsed_cells[key] = cached
-    parsed, result = cached
-    if parsed:
-        return result
-    raise CellError(*result)
+@dataclass
+class ParsedCells:
+    """The parsed cells of one file, by column kind and cell."""
+
+    values: dict = field(default_factory=dict)
+
+    def parse(self, column, value, parsed_so_far: dict, context: ParseContext):
+        kind = column.kind
+        region = parsed_so_far.get("country", "") if kind == "phone" else ""
+        # The type is part of the key because True == 1 == 1.0 in Python.
+        key = (kind, column.max_length, type(value), value, region, context.date_order, context.epoch)
+        cached = self.values.get(key)
+        if cached is None:
+            try:
+                cached = (True, CELL_PARSERS[kind](column, value, parsed_so_far, context))
+            except CellError as error:
+                cached = (False, (error.reason, error.fix))
+            if len(self.values) >= PARSED_CELLS_MAX:
+                self.values.clear()
+            self.values[key] = cached
+        parsed, result = cached
+        if parsed:
+            return result
+        raise CellError(*result)
+
+
+def parse_cell(column, value, parsed_so_far: dict, context: ParseContext, *, is_key: bool = False):
+    if is_key or column.kind in PARSED_CELLS_SKIPPED_KINDS:
+        return CELL_PARSERS[column.kind](column, value, parsed_so_far, context)
+    return context.parsed_cells.parse(column, value, parsed_so_far, context)
 
 
 def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:

@@ -1,0 +1,110 @@
+"""Parsed-cell reuse and the single-pass XLSX read give the same outcome as parsing every
+cell and opening the workbook twice."""
+
+import openpyxl
+import pytest
+
+from customers.imports import readers
+from customers.imports.services import import_file
+from customers.models import Customer, ImportRecord, Invoice
+from tests.import_helpers import TEMPLATE_INVOICE_HEADER, invoice_row, write_csv, write_xlsx
+
+pytestmark = pytest.mark.django_db
+
+
+def test_repeated_invalid_cell_reported_per_row(tmp_path):
+    rows = [
+        invoice_row(invoice_number=f"INV-{number}", time_zone="Mars/Olympus", payment_link=f"https://pay.example/INV-{number}")
+        for number in (1, 2, 3)
+    ]
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, rows)
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors == [
+        f'row {row}, column "time_zone", value "Mars/Olympus": not a time zone; use an IANA name such as Europe/Paris, or leave it blank'
+        for row in (2, 3, 4)
+    ]
+    assert Invoice.objects.count() == 0
+
+
+def test_same_phone_read_in_each_country(tmp_path):
+    rows = [
+        invoice_row(customer_id="C-GB", country="GB", phone="020 7946 0958", invoice_number="INV-1"),
+        invoice_row(customer_id="C-FR", country="FR", phone="01 42 68 53 00", invoice_number="INV-2"),
+        invoice_row(customer_id="C-GB2", country="GB", phone="01 42 68 53 00", invoice_number="INV-3"),
+    ]
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, rows)
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    # The French number is not a valid British one, so the same digits give an error for C-GB2.
+    assert record.status == ImportRecord.Status.REFUSED
+    assert len(record.errors) == 1
+    assert record.errors[0].startswith('row 4, column "phone", value "01 42 68 53 00": not a valid phone number')
+
+
+def test_same_cell_in_two_files_parsed_per_file(tmp_path):
+    first = write_csv(tmp_path / "first.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(issue_date="03/04/2026", due_date="20/04/2026")])
+    second = write_csv(tmp_path / "second.csv", TEMPLATE_INVOICE_HEADER, [invoice_row(issue_date="03/04/2026", due_date="2026-05-01")])
+
+    applied = import_file(first, kind="invoices", source_name="Spreadsheet")
+    refused = import_file(second, kind="invoices", source_name="Other")
+
+    # The first file proves day-first order; the second has no proof, so its date is ambiguous.
+    assert applied.status == ImportRecord.Status.APPLIED, applied.errors
+    assert Invoice.objects.get(source__name="Spreadsheet").issue_date.isoformat() == "2026-04-03"
+    assert refused.status == ImportRecord.Status.REFUSED
+    assert refused.errors[0].startswith('row 2, column "issue_date", value "03/04/2026": ambiguous date')
+
+
+def count_workbook_loads(monkeypatch) -> list:
+    loads = []
+    load_workbook = openpyxl.load_workbook
+
+    def counting_load_workbook(*args, **kwargs):
+        loads.append(kwargs.get("data_only"))
+        return load_workbook(*args, **kwargs)
+
+    monkeypatch.setattr(openpyxl, "load_workbook", counting_load_workbook)
+    return loads
+
+
+def test_xlsx_without_formulas_opened_once(tmp_path, monkeypatch):
+    loads = count_workbook_loads(monkeypatch)
+    path = write_xlsx(tmp_path / "invoices.xlsx", TEMPLATE_INVOICE_HEADER, [invoice_row()])
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.APPLIED, record.errors
+    assert loads == [True]
+    assert Customer.objects.get().external_id == "C-1"
+
+
+def test_xlsx_with_formula_opened_twice(tmp_path, monkeypatch):
+    loads = count_workbook_loads(monkeypatch)
+    path = write_xlsx(tmp_path / "invoices.xlsx", TEMPLATE_INVOICE_HEADER, [invoice_row(amount_due="=N2-O2")])
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert loads == [True, False]
+    assert record.status == ImportRecord.Status.REFUSED
+    assert "the formula in cell P2 has no saved result" in record.errors[0]
+
+
+@pytest.mark.parametrize("chunk_size", [readers.SHEET_SCAN_CHUNK, 300, 64])
+def test_merges_found_across_scan_chunks(tmp_path, monkeypatch, chunk_size):
+    monkeypatch.setattr(readers, "SHEET_SCAN_CHUNK", chunk_size)
+    rows = [invoice_row(invoice_number=f"INV-{number}", payment_link="") for number in range(1, 30)]
+    path = tmp_path / "merged.xlsx"
+    write_xlsx(path, TEMPLATE_INVOICE_HEADER, rows)
+    workbook = openpyxl.load_workbook(path)
+    workbook.active.merge_cells("S5:S6")
+    workbook.active.merge_cells("R20:S20")
+    workbook.save(path)
+
+    table = readers.read_table(path)
+
+    found = sorted((merged.first_row, merged.last_row, merged.reference) for merged in table.merged)
+    assert found == [(5, 6, "S5:S6"), (20, 20, "R20:S20")]
