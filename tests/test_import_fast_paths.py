@@ -108,3 +108,64 @@ def test_merges_found_across_scan_chunks(tmp_path, monkeypatch, chunk_size):
 
     found = sorted((merged.first_row, merged.last_row, merged.reference) for merged in table.merged)
     assert found == [(5, 6, "S5:S6"), (20, 20, "R20:S20")]
+
+
+def stored_rows(source_name: str) -> list[tuple]:
+    invoices = Invoice.objects.filter(source__name=source_name).order_by("number")
+    return [
+        (
+            invoice.number,
+            invoice.customer.external_id,
+            invoice.customer.name,
+            invoice.customer.phone,
+            invoice.customer.effective_time_zone,
+            invoice.customer.tags,
+            invoice.issue_date,
+            invoice.due_date,
+            invoice.currency,
+            invoice.amount,
+            invoice.amount_paid,
+            invoice.amount_due,
+            invoice.ledger_status,
+            invoice.payment_link,
+            invoice.version,
+        )
+        for invoice in invoices.select_related("customer")
+    ]
+
+
+@pytest.mark.postgres
+def test_copy_insert_stores_what_bulk_create_stores(tmp_path, monkeypatch):
+    from customers.imports import bulk
+
+    rows = [
+        invoice_row(
+            customer_id=f"C-{number % 7}",
+            customer_name=f"Customer {number % 7}",
+            phone="+44 20 7946 0958" if number % 7 == 1 else "",
+            time_zone="Europe/Madrid" if number % 7 == 2 else "",
+            invoice_number=f"INV-{number}",
+            issue_date="" if number % 5 == 0 else "2026-11-01",
+            amount="1234.50",
+            amount_paid="34.50",
+            amount_due="1200.00",
+            payment_link=f"https://pay.example/INV-{number}",
+        )
+        for number in range(1, 41)
+    ]
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, rows)
+
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 10**9)
+    with_bulk_create = import_file(path, kind="invoices", source_name="Bulk")
+    monkeypatch.setattr(bulk, "COPY_MIN_ROWS", 1)
+    with_copy = import_file(path, kind="invoices", source_name="Copy")
+    again = import_file(path, kind="invoices", source_name="Copy")
+
+    assert with_bulk_create.status == ImportRecord.Status.APPLIED, with_bulk_create.errors
+    assert with_copy.status == ImportRecord.Status.APPLIED, with_copy.errors
+    assert with_copy.counts["invoices"]["created"] == 40
+    assert with_copy.counts["customers"]["created"] == 7
+    assert stored_rows("Copy") == stored_rows("Bulk")
+    assert len(stored_rows("Copy")) == 40
+    assert Invoice.objects.filter(source__name="Copy", created_at__isnull=True).count() == 0
+    assert again.status == ImportRecord.Status.UNCHANGED

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers import services as customer_services
-from customers.imports import parsing
+from customers.imports import bulk, parsing
 from customers.imports.errors import CellError, row_message
 from customers.imports.layouts import DATE_ORDER_DETECT, DAY_FIRST, MONTH_FIRST, HeaderMatch, Layout
 from customers.imports.readers import EXCEL_1900_EPOCH, Table
@@ -993,10 +993,14 @@ def apply_customers(entries: list[dict], source: Source) -> dict[str, int]:
             for name, value in values.items():
                 setattr(customer, name, value)
             customer.save(update_fields=[*values, "updated_at"])
-    for customer in Customer.objects.bulk_create(new_customers):
-        ids[customer.external_id] = customer.pk
-    if any(value is None for value in ids.values()):  # pragma: no cover - backends without RETURNING
-        ids.update(Customer.objects.filter(source=source, external_id__in=list(ids)).values_list("external_id", "pk"))
+    bulk.insert_rows(Customer, new_customers)
+    if all(customer.pk is not None for customer in new_customers):
+        ids.update((customer.external_id, customer.pk) for customer in new_customers)
+    else:
+        # COPY returns no keys.
+        new_keys = [customer.external_id for customer in new_customers]
+        for chunk in chunks(new_keys):
+            ids.update(Customer.objects.filter(source=source, external_id__in=chunk).values_list("external_id", "pk"))
     return ids
 
 
@@ -1029,7 +1033,7 @@ def apply_invoices(
             invoice.save(update_fields=[*values, "version", "updated_at"])
         if entry.get("payment"):
             payments_due.append((invoice, Decimal(entry["payment"])))
-    Invoice.objects.bulk_create(new_invoices)
+    bulk.insert_rows(Invoice, new_invoices)
     return payments_due
 
 

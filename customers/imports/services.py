@@ -329,7 +329,9 @@ def import_confirm(
         )
         logger.exception("Import %s failed", record.pk)
         raise
-    record.refresh_from_db()
+    # The plan does not change when it is applied, and decoding it again takes seconds
+    # for a large file.
+    record.refresh_from_db(fields=[field.attname for field in ImportRecord._meta.concrete_fields if field.name != "plan"])
     logger.info("Import %s of %s: %s %s", record.pk, record.file_name, record.status, record.counts)
     return record
 
