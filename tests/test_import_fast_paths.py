@@ -169,3 +169,32 @@ def test_copy_insert_stores_what_bulk_create_stores(tmp_path, monkeypatch):
     assert len(stored_rows("Copy")) == 40
     assert Invoice.objects.filter(source__name="Copy", created_at__isnull=True).count() == 0
     assert again.status == ImportRecord.Status.UNCHANGED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "a,b\r\n1,2\r\n",
+        "".join(f"line {number}\n" for number in range(100)),
+        "x" * 70_000 + "\r\n" + "y;z\r\n" * 40,
+        ("t" * 5_000 + "\n") * 29 + "a;b",
+    ],
+)
+def test_first_lines_match_splitlines(text):
+    assert readers.first_lines(text, 30) == text.splitlines()[:30]
+
+
+def test_windows_1252_csv_read_as_stream(tmp_path):
+    long_description = "Réparation " * 7_000  # about 77,000 characters, past the first scan of 65,536
+    row = invoice_row(amount="100,00", amount_paid="0,00", amount_due="100,00", description=long_description.strip())
+    text = ";".join(TEMPLATE_INVOICE_HEADER) + "\r\n" + ";".join(row.values()) + "\r\n"
+    path = tmp_path / "invoices.csv"
+    path.write_bytes(text.encode("cp1252"))
+
+    table = readers.read_table(path)
+
+    assert table.encoding == "windows-1252"
+    assert table.delimiter == ";"
+    assert len(table.rows) == 1
+    assert table.rows[0].cells[TEMPLATE_INVOICE_HEADER.index("description")] == long_description.strip()

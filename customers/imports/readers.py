@@ -159,18 +159,35 @@ def sniff_delimiter(lines: list[str]) -> str:
     return ","
 
 
+def first_lines(text: str, count: int) -> list[str]:
+    """Return `text.splitlines()[:count]` without splitting the whole text."""
+    size = 1 << 16
+    while True:
+        head = text[:size]
+        lines = head.splitlines()
+        # More than `count` lines means the first `count` ones end before the cut.
+        if len(lines) > count or len(head) == len(text):
+            return lines[:count]
+        size *= 4
+
+
 def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
     text, encoding_used = decode_text(data, encoding)
     if not text.strip():
         raise ImportFileError("the file is empty; export the sheet with its header row")
     if delimiter is None:
-        delimiter = sniff_delimiter(text.splitlines()[:30])
+        delimiter = sniff_delimiter(first_lines(text, 30))
     elif len(delimiter) != 1:
         raise ImportFileError(f'the delimiter "{delimiter}" is not one character; use , or ; or a tab')
+    del text
+    # The bytes are decoded a second time, as a stream: a StringIO of the whole text
+    # would hold up to four bytes per character.
+    codec = {"utf-8": "utf-8-sig", "windows-1252": "cp1252"}.get(encoding_used, encoding_used)
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
 
     # csv.reader returns one record per row, with [] for a blank line and a multi-line
     # quoted cell inside a single record, so the record index is the spreadsheet row.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(stream, delimiter=delimiter)
     try:
         records = [
             SheetRow(number=number, cells=[unescape_formula(cell) for cell in record])

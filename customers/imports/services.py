@@ -151,12 +151,13 @@ def import_preview(
         raise ValueError("source_name is empty; name the source the file comes from")
     date_order = normalise_date_order(date_order)
 
-    data = Path(path).read_bytes()
+    with open(path, "rb") as handle:
+        file_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     record = ImportRecord(
         kind=kind,
         layout=layout or "",
         file_name=(file_name or Path(path).name)[:255],  # ImportRecord.file_name max_length
-        file_sha256=hashlib.sha256(data).hexdigest(),
+        file_sha256=file_sha256,
         created_by=user,
         saved_layout=saved_layout,
     )
