@@ -1,5 +1,6 @@
-"""Parsed-cell reuse and the single-pass XLSX read give the same outcome as parsing every
-cell and opening the workbook twice."""
+"""The faster import steps give the same outcome as the slower ones they replace: parsed
+cells kept per file, an XLSX workbook opened once when it has no formulas, merges and
+formulas found in a chunked scan, CSV rows read from a stream, and COPY for new rows."""
 
 import openpyxl
 import pytest
@@ -52,7 +53,7 @@ def test_same_cell_in_two_files_parsed_per_file(tmp_path):
     applied = import_file(first, kind="invoices", source_name="Spreadsheet")
     refused = import_file(second, kind="invoices", source_name="Other")
 
-    # The first file proves day-first order; the second has no proof, so its date is ambiguous.
+    # The first file proves day-first order. The second has no such proof, so its date is ambiguous.
     assert applied.status == ImportRecord.Status.APPLIED, applied.errors
     assert Invoice.objects.get(source__name="Spreadsheet").issue_date.isoformat() == "2026-04-03"
     assert refused.status == ImportRecord.Status.REFUSED
@@ -135,7 +136,7 @@ def stored_rows(source_name: str) -> list[tuple]:
 
 
 @pytest.mark.postgres
-def test_copy_insert_stores_what_bulk_create_stores(tmp_path, monkeypatch):
+def test_copy_insert_matches_bulk_create(tmp_path, monkeypatch):
     from customers.imports import bulk
 
     rows = [

@@ -180,8 +180,8 @@ def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None 
     elif len(delimiter) != 1:
         raise ImportFileError(f'the delimiter "{delimiter}" is not one character; use , or ; or a tab')
     del text
-    # The bytes are decoded a second time, as a stream: a StringIO of the whole text
-    # would hold up to four bytes per character.
+    # The bytes are decoded a second time, as a stream, because a StringIO of the whole
+    # text would hold up to four bytes per character.
     codec = {"utf-8": "utf-8-sig", "windows-1252": "cp1252"}.get(encoding_used, encoding_used)
     stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
 
