@@ -199,3 +199,28 @@ def test_windows_1252_csv_read_as_stream(tmp_path):
     assert table.delimiter == ";"
     assert len(table.rows) == 1
     assert table.rows[0].cells[TEMPLATE_INVOICE_HEADER.index("description")] == long_description.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("338.60", "338.60"),
+        ("0", "0"),
+        (".5", "0.5"),
+        ("12.", "12"),
+        ("007.10", "7.10"),
+        (" 5 ", "5"),
+        ("1.234", "1.234"),
+        ("1,234.50", "1234.50"),
+        ("(12.50)", "-12.50"),
+    ],
+)
+def test_plain_and_formatted_amounts_parsed(text, expected):
+    from decimal import Decimal
+
+    from customers.imports import parsing
+
+    amount = parsing.parse_amount(text, places=None)
+
+    assert amount == Decimal(expected)
+    assert amount.as_tuple().exponent == Decimal(expected).as_tuple().exponent
