@@ -224,3 +224,43 @@ def test_plain_and_formatted_amounts_parsed(text, expected):
 
     assert amount == Decimal(expected)
     assert amount.as_tuple().exponent == Decimal(expected).as_tuple().exponent
+
+
+def test_gc_paused_during_import_only(tmp_path, monkeypatch):
+    import gc
+
+    from customers.imports import pipeline
+
+    states = []
+    validate = pipeline.validate
+
+    def recording_validate(*args, **kwargs):
+        states.append(gc.isenabled())
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "validate", recording_validate)
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, [invoice_row()])
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.APPLIED, record.errors
+    assert states == [False]
+    assert gc.isenabled()
+
+
+def test_gc_restored_after_failed_import(tmp_path, monkeypatch):
+    import gc
+
+    from customers.imports import pipeline
+
+    def failing_apply_plan(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "apply_plan", failing_apply_plan)
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, [invoice_row()])
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert gc.isenabled()
+    assert Invoice.objects.count() == 0
