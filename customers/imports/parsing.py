@@ -168,6 +168,9 @@ def _amount_from_cell(value, currency: str) -> Decimal:
         return Decimal(format(value, f".{EXCEL_SIGNIFICANT_DIGITS}g"))
 
     text = str(value).strip()
+    # Most cells are plain numbers such as 1234.50, which the steps below leave as they are.
+    if PLAIN_POINT.match(text):
+        return Decimal(text)
     negative = False
     if text.startswith("(") and text.endswith(")"):
         negative = True

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers import services as customer_services
-from customers.imports import parsing
+from customers.imports import bulk, parsing
 from customers.imports.errors import CellError, row_message
 from customers.imports.layouts import DATE_ORDER_DETECT, DAY_FIRST, MONTH_FIRST, HeaderMatch, Layout
 from customers.imports.readers import EXCEL_1900_EPOCH, Table
@@ -123,6 +123,7 @@ class ParseContext:
     epoch: str = EXCEL_1900_EPOCH
     # Currency of rows that have none (a QuickBooks report in the company's home currency).
     default_currency: str = ""
+    parsed_cells: "ParsedCells" = field(default_factory=lambda: ParsedCells())
 
 
 @dataclass
@@ -295,7 +296,7 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
                 values[column.field] = blank_value(column.kind)
             continue
         try:
-            values[column.field] = parse_cell(column, value, values, validation.context)
+            values[column.field] = parse_cell(column, value, values, validation.context, is_key=column.field == layout.key_field)
         except CellError as error:
             validation.add_error(sheet_row.number, column.header, value, error)
             failed = True
@@ -410,8 +411,45 @@ XERO_STATUSES = {
 }
 
 
-def parse_cell(column, value, parsed_so_far: dict, context: ParseContext):
-    return CELL_PARSERS[column.kind](column, value, parsed_so_far, context)
+# Most cells of a large invoice file repeat: a customer's details are on each of its
+# invoice rows, and dates fall on a few hundred days. Each parser is a pure function of
+# the cell, the column's kind and maximum length, the row's country (for phones) and the
+# file's date order and epoch, so its result or CellError is kept for the next equal cell.
+# Amounts, links and the row's key (the invoice number) rarely repeat and are not kept.
+PARSED_CELLS_MAX = 100_000
+PARSED_CELLS_SKIPPED_KINDS = frozenset({"amount", "url"})
+
+
+@dataclass
+class ParsedCells:
+    """The parsed cells of one file, by column kind and cell."""
+
+    values: dict = field(default_factory=dict)
+
+    def parse(self, column, value, parsed_so_far: dict, context: ParseContext):
+        kind = column.kind
+        region = parsed_so_far.get("country", "") if kind == "phone" else ""
+        # The type is part of the key because True == 1 == 1.0 in Python.
+        key = (kind, column.max_length, type(value), value, region, context.date_order, context.epoch)
+        cached = self.values.get(key)
+        if cached is None:
+            try:
+                cached = (True, CELL_PARSERS[kind](column, value, parsed_so_far, context))
+            except CellError as error:
+                cached = (False, (error.reason, error.fix))
+            if len(self.values) >= PARSED_CELLS_MAX:
+                self.values.clear()
+            self.values[key] = cached
+        parsed, result = cached
+        if parsed:
+            return result
+        raise CellError(*result)
+
+
+def parse_cell(column, value, parsed_so_far: dict, context: ParseContext, *, is_key: bool = False):
+    if is_key or column.kind in PARSED_CELLS_SKIPPED_KINDS:
+        return CELL_PARSERS[column.kind](column, value, parsed_so_far, context)
+    return context.parsed_cells.parse(column, value, parsed_so_far, context)
 
 
 def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:
@@ -955,10 +993,14 @@ def apply_customers(entries: list[dict], source: Source) -> dict[str, int]:
             for name, value in values.items():
                 setattr(customer, name, value)
             customer.save(update_fields=[*values, "updated_at"])
-    for customer in Customer.objects.bulk_create(new_customers):
-        ids[customer.external_id] = customer.pk
-    if any(value is None for value in ids.values()):  # pragma: no cover - backends without RETURNING
-        ids.update(Customer.objects.filter(source=source, external_id__in=list(ids)).values_list("external_id", "pk"))
+    bulk.insert_rows(Customer, new_customers)
+    if all(customer.pk is not None for customer in new_customers):
+        ids.update((customer.external_id, customer.pk) for customer in new_customers)
+    else:
+        # COPY returns no keys.
+        new_keys = [customer.external_id for customer in new_customers]
+        for chunk in chunks(new_keys):
+            ids.update(Customer.objects.filter(source=source, external_id__in=chunk).values_list("external_id", "pk"))
     return ids
 
 
@@ -991,7 +1033,7 @@ def apply_invoices(
             invoice.save(update_fields=[*values, "version", "updated_at"])
         if entry.get("payment"):
             payments_due.append((invoice, Decimal(entry["payment"])))
-    Invoice.objects.bulk_create(new_invoices)
+    bulk.insert_rows(Invoice, new_invoices)
     return payments_due
 
 

@@ -31,6 +31,12 @@ EXCEL_1904_EPOCH = "1904"
 ESCAPED_FORMULA_PREFIXES = ("'=", "'+", "'-", "'@", "'\t", "'\r")
 # A <mergeCell ref="A1:C1"/> element of a worksheet's XML, with or without a namespace prefix.
 MERGE_CELL = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+# A <f> (formula) element of a worksheet's XML, with or without a namespace prefix.
+FORMULA_ELEMENT = re.compile(rb"<(?:\w+:)?f[\s>/]")
+# The worksheet's XML is scanned in chunks of this many bytes, so that it is never held whole.
+SHEET_SCAN_CHUNK = 1 << 20
+# Bytes kept from the previous chunk, longer than any element the scan looks for.
+SHEET_SCAN_OVERLAP = 256
 
 
 def unescape_formula(cell):
@@ -153,18 +159,35 @@ def sniff_delimiter(lines: list[str]) -> str:
     return ","
 
 
+def first_lines(text: str, count: int) -> list[str]:
+    """Return `text.splitlines()[:count]` without splitting the whole text."""
+    size = 1 << 16
+    while True:
+        head = text[:size]
+        lines = head.splitlines()
+        # More than `count` lines means the first `count` ones end before the cut.
+        if len(lines) > count or len(head) == len(text):
+            return lines[:count]
+        size *= 4
+
+
 def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
     text, encoding_used = decode_text(data, encoding)
     if not text.strip():
         raise ImportFileError("the file is empty; export the sheet with its header row")
     if delimiter is None:
-        delimiter = sniff_delimiter(text.splitlines()[:30])
+        delimiter = sniff_delimiter(first_lines(text, 30))
     elif len(delimiter) != 1:
         raise ImportFileError(f'the delimiter "{delimiter}" is not one character; use , or ; or a tab')
+    del text
+    # The bytes are decoded a second time, as a stream, because a StringIO of the whole
+    # text would hold up to four bytes per character.
+    codec = {"utf-8": "utf-8-sig", "windows-1252": "cp1252"}.get(encoding_used, encoding_used)
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
 
     # csv.reader returns one record per row, with [] for a blank line and a multi-line
     # quoted cell inside a single record, so the record index is the spreadsheet row.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(stream, delimiter=delimiter)
     try:
         records = [
             SheetRow(number=number, cells=[unescape_formula(cell) for cell in record])
@@ -183,27 +206,35 @@ def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None 
 def read_xlsx(data: bytes) -> Table:
     """Read the first worksheet with openpyxl in read-only mode.
 
-    The workbook is opened twice: once with cached formula results (data_only) for the
-    values, and once with formulas, to name a formula cell that has no cached result
-    (a file written by a program that does not calculate formulas).
+    The values come from the cached formula results (data_only). When the sheet has
+    formulas, the workbook is opened a second time with formulas, to name a formula cell
+    that has no cached result (a file written by a program that does not calculate
+    formulas).
     """
     import openpyxl
 
     try:
         values_book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        formulas_book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as error:  # openpyxl raises many types for a damaged archive
         raise ImportFileError(f"the XLSX file cannot be opened ({error}); save it again from Excel as .xlsx") from None
 
+    formulas_book = None
     try:
         values_sheet = values_book.worksheets[0]
-        formulas_sheet = formulas_book.worksheets[0]
+        merged, has_formulas = scan_sheet_xml(data, values_sheet)
+        formulas_sheet = None
+        if has_formulas:
+            try:
+                formulas_book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+            except Exception as error:  # pragma: no cover - the same archive opened once already
+                raise ImportFileError(f"the XLSX file cannot be opened ({error}); save it again from Excel as .xlsx") from None
+            formulas_sheet = formulas_book.worksheets[0]
         records = list(xlsx_records(values_sheet, formulas_sheet))
         epoch = EXCEL_1904_EPOCH if values_book.epoch.year == 1904 else EXCEL_1900_EPOCH
-        merged = merged_ranges(data, values_sheet)
     finally:
         values_book.close()
-        formulas_book.close()
+        if formulas_book is not None:
+            formulas_book.close()
 
     if not records:
         raise ImportFileError("the first worksheet is empty; put the header row in row 1 of the first sheet")
@@ -211,8 +242,19 @@ def read_xlsx(data: bytes) -> Table:
     return table.split_at(0)
 
 
-def xlsx_records(values_sheet, formulas_sheet):
+def xlsx_records(values_sheet, formulas_sheet=None):
+    """Yield the sheet's non-blank rows. Without `formulas_sheet` (a sheet without
+    formulas), no cell is reported as an uncached formula."""
     from openpyxl.utils import get_column_letter
+
+    if formulas_sheet is None:
+        for number, values in present_rows(values_sheet):
+            if all(is_blank(value) for value in values):
+                continue
+            while values and values[-1] is None:
+                values.pop()
+            yield SheetRow(number=number, cells=[unescape_formula(value) for value in values])
+        return
 
     for (number, values), (_number, formula_types) in zip(present_rows(values_sheet), present_rows(formulas_sheet), strict=False):
         uncached = {
@@ -261,24 +303,37 @@ def present_rows(sheet):
                 yield number, {cell["column"] - 1: cell["data_type"] for cell in cells}
 
 
-def merged_ranges(data: bytes, sheet) -> list[MergedRange]:
-    """Return the merged cell ranges of `sheet`, read from its XML's <mergeCells> element.
+def scan_sheet_xml(data: bytes, sheet) -> tuple[list[MergedRange], bool]:
+    """Return the merged cell ranges of `sheet` and whether it has any formula, read from
+    its XML's <mergeCells> and <f> elements.
 
     openpyxl's read-only worksheets do not expose merges, and loading the workbook in
-    normal mode costs memory in proportion to the sheet, so the ranges are read from the
-    archive instead, at the cost of one pass over the sheet's XML.
+    normal mode costs memory in proportion to the sheet, so the XML is read from the
+    archive instead, in chunks, at the cost of one pass over it.
     """
     path = getattr(sheet, "_worksheet_path", None)
     if not path:  # pragma: no cover - openpyxl 3.1 read-only sheets always have one
-        return []
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        xml = archive.read(path.lstrip("/"))
+        return [], True
     ranges = []
-    for match in MERGE_CELL.finditer(xml):
-        first_column, first_row, last_column, last_row = (group.decode() if group else None for group in match.groups())
-        reference = f"{first_column}{first_row}" + (f":{last_column}{last_row}" if last_column else "")
-        ranges.append(MergedRange(reference=reference, first_row=int(first_row), last_row=int(last_row or first_row)))
-    return ranges
+    has_formulas = False
+    tail = b""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open(path.lstrip("/")) as xml:
+        while chunk := xml.read(SHEET_SCAN_CHUNK):
+            text = tail + chunk
+            if not has_formulas and FORMULA_ELEMENT.search(text):
+                has_formulas = True
+            for match in MERGE_CELL.finditer(text):
+                # A match that ends inside the overlap was found in the previous chunk.
+                if match.end() > len(tail):
+                    ranges.append(merged_range(match))
+            tail = text[-SHEET_SCAN_OVERLAP:]
+    return ranges, has_formulas
+
+
+def merged_range(match) -> MergedRange:
+    first_column, first_row, last_column, last_row = (group.decode() if group else None for group in match.groups())
+    reference = f"{first_column}{first_row}" + (f":{last_column}{last_row}" if last_column else "")
+    return MergedRange(reference=reference, first_row=int(first_row), last_row=int(last_row or first_row))
 
 
 def describe_delimiter(delimiter: str) -> str:
