@@ -44,6 +44,23 @@ def test_windows_1252_fallback_without_mojibake(tmp_path):
     assert Customer.objects.get().name == "Émilie Café – 5€"
 
 
+def test_utf16_unicode_text_export_detected(tmp_path):
+    """Excel's "Unicode Text" save: UTF-16 with a byte order mark, tab-separated."""
+    path = write_csv(
+        tmp_path / "unicode-text.txt",
+        TEMPLATE_INVOICE_HEADER,
+        [invoice_row(customer_name="Zoë Ltd – 5€")],
+        delimiter="\t",
+        encoding="utf-16",
+    )
+
+    record = import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.APPLIED, record.errors
+    assert record.counts["detected"]["encoding"] == "utf-16"
+    assert Customer.objects.get().name == "Zoë Ltd – 5€"
+
+
 def test_undecodable_bytes_rejected(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(csv_text(TEMPLATE_INVOICE_HEADER, [invoice_row()]).encode() + b"\x81\x8d\xff\n")

@@ -107,7 +107,8 @@ def read_table(path, *, file_name: str | None = None, encoding: str | None = Non
 
 
 def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
-    """Decode as UTF-8 (with or without BOM), else as Windows-1252, and return (text, encoding).
+    """Decode as UTF-16 when the file starts with its byte order mark, else as UTF-8 (with
+    or without BOM), else as Windows-1252, and return (text, encoding).
 
     Windows-1252 leaves five byte values undefined, so bytes that are neither valid UTF-8
     nor Windows-1252 raise ImportFileError instead of producing mojibake. A given
@@ -126,6 +127,14 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
                 "choose another encoding or let the import detect it"
             ) from None
         return text, "windows-1252" if name == "cp1252" else name
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode Text" export: UTF-16 with a byte order mark, tab-separated.
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as error:
+            raise ImportFileError(
+                f"the file starts as UTF-16 text but byte offset {error.start} is not; save it again as CSV (UTF-8)"
+            ) from None
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
