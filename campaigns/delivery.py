@@ -345,8 +345,6 @@ def deliver_one(touchpoint: Touchpoint, *, worker: str, connection, now: datetim
         )
         return Touchpoint.Status.FAILED
 
-    # NOTE: messages go to Customer.email only; Contact rows marked "receives dunning
-    # messages" are not copied in yet.
     recipient = touchpoint.customer.email
     sending = _start_sending(
         touchpoint,
@@ -364,12 +362,27 @@ def deliver_one(touchpoint: Touchpoint, *, worker: str, connection, now: datetim
     return _send(sending, rendered, worker=worker, connection=connection, now=now)
 
 
+def copied_contacts(touchpoint: Touchpoint) -> list[str]:
+    """Return the addresses of the customer's other contacts who receive dunning messages.
+
+    They are copied (cc) rather than sent a message each, since they are colleagues at
+    the same customer; the touchpoint's recipient stays the customer's main address.
+    """
+    addresses = []
+    for email in touchpoint.customer.contacts.filter(receives_dunning=True).exclude(email="").values_list("email", flat=True):
+        if email.lower() != touchpoint.recipient.lower() and email.lower() not in {known.lower() for known in addresses}:
+            addresses.append(email)
+    return addresses
+
+
 def _send(touchpoint: Touchpoint, rendered: rendering.RenderedMessage, *, worker: str, connection, now) -> str:
+    cc = copied_contacts(touchpoint)
     message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.body_text,
         from_email=settings.DUNNING_FROM_EMAIL,
         to=[touchpoint.recipient],
+        cc=cc,
         tags=_tags(touchpoint),
         metadata={"touchpoint_id": str(touchpoint.pk)},
         connection=connection,
@@ -390,6 +403,7 @@ def _send(touchpoint: Touchpoint, rendered: rendering.RenderedMessage, *, worker
     touchpoint_transition(
         touchpoint,
         to_status=Touchpoint.Status.SENT,
+        reason=f"Copied to {', '.join(cc)}." if cc else "",
         worker=worker,
         sent_at=timezone.now(),
         esp_name=getattr(connection, "esp_name", type(connection).__name__),

@@ -140,6 +140,24 @@ def test_sends_and_records_message_id(scripted, templates, customer):
     assert touchpoint.delivery_status == Touchpoint.DeliveryStatus.SENT
 
 
+def test_contacts_receiving_dunning_are_copied(scripted, templates, customer):
+    from customers.models import Contact
+
+    Contact.objects.create(customer=customer, name="Pat Payables", email="pat@obrien.example")
+    Contact.objects.create(customer=customer, name="Sam Sales", email="sam@obrien.example", receives_dunning=False)
+    Contact.objects.create(customer=customer, name="Main inbox again", email="AP@obrien.example")
+    touchpoint = queued_touchpoint(customer)
+
+    deliver_due(worker=WORKER)
+
+    touchpoint = reload(touchpoint)
+    sent = mail.outbox[0]
+    assert sent.to == ["ap@obrien.example"]
+    assert sent.cc == ["pat@obrien.example"]
+    assert touchpoint.recipient == "ap@obrien.example"
+    assert touchpoint.status_reason == "Copied to pat@obrien.example."
+
+
 def test_status_history_is_recorded(scripted, templates, customer):
     touchpoint = queued_touchpoint(customer)
 
