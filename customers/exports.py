@@ -18,6 +18,7 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from campaigns.models import Touchpoint
+from customers.imports.layouts import TEMPLATE_INVOICES
 from customers.models import Customer, Invoice
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -147,28 +148,8 @@ class InvoiceResource(FormulaEscapingResource):
 
     class Meta:
         model = Invoice
-        fields = (
-            "source",
-            "customer_id",
-            "customer_name",
-            "email",
-            "phone",
-            "country",
-            "customer_type",
-            "segment",
-            "locale",
-            "time_zone",
-            "invoice_number",
-            "issue_date",
-            "due_date",
-            "currency",
-            "amount",
-            "amount_paid",
-            "amount_due",
-            "status",
-            "payment_link",
-            "description",
-        )
+        # Our invoices template's columns, so that an export imports back as it is.
+        fields = ("source", *(column.header for column in TEMPLATE_INVOICES.columns))
         export_order = fields
 
     def get_queryset(self):
