@@ -162,9 +162,9 @@ def wait_for_port(port: int, timeout: float) -> bool:
 def stop(processes: dict[str, subprocess.Popen]) -> None:
     """Send SIGTERM to each server, wait, and kill the process groups that hang.
 
-    A qcluster is a sentinel with worker children. The sentinel alone gets SIGTERM, since
-    it stops its workers itself; with django-q2 1.11, signalling the workers too left
-    the sentinel waiting until it was killed. Its whole group is killed when it hangs,
+    A qcluster is a sentinel with worker children. The sentinel alone gets SIGTERM,
+    because it stops its workers itself. With django-q2 1.11, signalling the workers too
+    left the sentinel waiting until it was killed. Its whole group is killed when it hangs,
     so that no worker is left running on the database.
     """
     for process in processes.values():

@@ -39,7 +39,7 @@ from campaigns.services import touchpoint_log_manual
 from customers.admin import EstimatedCountPaginator
 from customers.exports import ExportAdminMixin, TouchpointResource
 from customers.models import Customer, Invoice, Payment
-from dunning_site.admin_base import DunningModelAdmin
+from dunning_site.admin_base import DunningModelAdmin, ReadOnlyAdmin
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -66,17 +66,6 @@ class ReadOnlyInline(admin.TabularInline):
         return request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or request.user.has_perm(
             f"{opts.app_label}.change_{opts.model_name}"
         )
-
-
-class ReadOnlyAdmin(DunningModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Campaigns ----------------------------------------------------------------------

@@ -365,8 +365,8 @@ def deliver_one(touchpoint: Touchpoint, *, worker: str, connection, now: datetim
 def copied_contacts(touchpoint: Touchpoint) -> list[str]:
     """Return the addresses of the customer's other contacts who receive dunning messages.
 
-    They are copied (cc) rather than sent a message each, since they are colleagues at
-    the same customer; the touchpoint's recipient stays the customer's main address.
+    They are copied (cc) rather than sent a message each, because they are colleagues at
+    the same customer. The touchpoint's recipient stays the customer's main address.
     """
     addresses = []
     for email in touchpoint.customer.contacts.filter(receives_dunning=True).exclude(email="").values_list("email", flat=True):

@@ -10,7 +10,7 @@ from simple_history.models import HistoricalRecords
 
 
 class ToneTier(models.IntegerChoices):
-    """How firm a message is. The numbers order the tiers, so "at most friendly" is `<=`."""
+    """The firmness of a message. The numbers order the tiers, so "at most friendly" is `<=`."""
 
     COURTESY = 10, _("Courtesy reminder")
     FRIENDLY = 20, _("Friendly")
@@ -24,7 +24,7 @@ class Channel(models.TextChoices):
 
 
 class Campaign(models.Model):
-    """Which invoices get which steps. The audience fields left blank match everything."""
+    """A set of steps for the invoices of an audience. Audience fields left blank match everything."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
@@ -190,7 +190,7 @@ class Touchpoint(models.Model):
         MANUAL = "manual", _("Agent action")
 
     class ManualAction(models.TextChoices):
-        """What an agent did, for touchpoints of kind MANUAL."""
+        """The action an agent logged, for touchpoints of kind MANUAL."""
 
         CALL = "call", _("Phone call")
         NOTE = "note", _("Note")

@@ -9,8 +9,8 @@ subject, the text body and SMS with it off, so "O'Brien & Sons" stays as typed.
 Variables (all strings unless noted):
 
 - customer_name: the customer's name.
-- invoice_number: the number the customer knows the invoice by: the display number
-  when the source has one (Stripe's invoice number), else the source's key.
+- invoice_number: the number printed on the customer's invoice. This is the display
+  number when the source has one (Stripe's invoice number), else the source's key.
 - amount_due: the amount due with its currency, formatted for the customer's locale.
 - due_date: the due date, formatted for the customer's locale.
 - days_overdue: whole days past the due date, 0 when not yet due (an integer).

@@ -1,5 +1,6 @@
-"""django-q2 entry points. Each only says "look for due work": the work itself lives in
-touchpoint rows, so a task that is lost or runs twice never loses or duplicates a message.
+"""django-q2 entry points. Each only requests a look for due work, because the work itself
+lives in touchpoint rows. A task that is lost or runs twice therefore neither loses nor
+duplicates a message.
 
 Parameter names avoid the keywords django-q2 swallows (hook, group, timeout, ...).
 """

@@ -44,7 +44,7 @@ from customers.models import (
 from customers.money import CurrencyError, quantum
 from customers.services import payment_record
 from customers.timezones import effective_time_zone, is_valid_zone
-from dunning_site.admin_base import DunningModelAdmin
+from dunning_site.admin_base import DunningModelAdmin, ReadOnlyAdmin
 
 # The customer page leaves out older touchpoints. Its "all touchpoints" link lists every one.
 RECENT_TOUCHPOINT_DAYS = 90
@@ -726,17 +726,6 @@ class PromiseToPayAdmin(CollectionsStateAdmin):
 
 
 # --- Credits and cards (read-only: imports and payments create them) ----------------
-
-
-class ReadOnlyAdmin(DunningModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CustomerCredit)

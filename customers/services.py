@@ -31,7 +31,7 @@ def payment_record(
     settled, and queue a thank-you when the payment is recent.
 
     `apply_to_ledger` is False when the caller (an invoice import) has already written
-    the new balance from the source; otherwise the balance drops by the amount, and any
+    the new balance from the source. Otherwise the balance drops by the amount, and any
     excess over the amount due becomes a customer credit flagged for review.
     """
     from campaigns import services as touchpoint_services

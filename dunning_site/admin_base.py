@@ -66,3 +66,16 @@ class DunningModelAdmin(SimpleHistoryAdmin):
         if self.opts.label_lower in BULK_IMPORTED_MODELS:
             return BULK_IMPORT_HISTORY_NOTE
         return None
+
+
+class ReadOnlyAdmin(DunningModelAdmin):
+    """An admin for records that only their own code writes: staff may view them, nothing more."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
 
-from dunning_site.roles import MANAGER
+from dunning_site.roles import is_manager
 
 OTP_LOGIN_TEMPLATE = "otp/admin111/login.html"
 
@@ -24,7 +24,7 @@ def user_requires_two_factor(user) -> bool:
     """Return True when this user must pass a one-time code to use the admin."""
     if not settings.DUNNING_REQUIRE_2FA or not user.is_authenticated:
         return False
-    if user.is_superuser or user.groups.filter(name=MANAGER).exists():
+    if is_manager(user):
         return True
     # Staff who enrolled a device use it, or anyone with their password could skip it.
     return any(devices_for_user(user, confirmed=True))

@@ -28,6 +28,13 @@ IMPORT_EXPORT_APPS = ("customers", "campaigns", "offers")
 IMPORT_EXPORT_ACTIONS = ("import", "export")
 
 
+def is_manager(user) -> bool:
+    """Return True for an active superuser or member of the collections manager role."""
+    if user is None or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=MANAGER).exists()
+
+
 def permissions(app_label: str, actions: str, *model_names: str) -> set[str]:
     """Build "app.action_model" names, for example permissions("customers", "view change", "pause")."""
     return {

@@ -25,7 +25,7 @@ XLSX_SIGNATURE = b"PK\x03\x04"
 EXCEL_1900_EPOCH = "1900"
 EXCEL_1904_EPOCH = "1904"
 # Our exports put a single quote before text that a spreadsheet would run as a formula
-# (customers.exports.escape_formula); reading strips it again so an export imports back
+# (customers.exports.escape_formula). Reading strips it again, so an export imports back
 # unchanged. A value that really starts with a quote and one of these characters loses
 # the quote.
 ESCAPED_FORMULA_PREFIXES = ("'=", "'+", "'-", "'@", "'\t", "'\r")

@@ -299,9 +299,7 @@ def detected_settings(table, context) -> dict:
 
 def user_is_manager(user) -> bool:
     """Managers (the collections manager role) and superusers may apply a file's valid rows only."""
-    if user is None or not user.is_active:
-        return False
-    return user.is_superuser or user.groups.filter(name=roles.MANAGER).exists()
+    return roles.is_manager(user)
 
 
 @cyclic_gc_paused()
