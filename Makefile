@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 # Sets up SQLite, demo data and an admin account, runs a first dunning pass, then serves
-# the admin on http://127.0.0.1:8000/admin/ with a qcluster beside it (Ctrl-C stops both).
+# the admin on http://127.0.0.1:8000/admin/ with two qclusters beside it, one for the main
+# queue and one for imports (Ctrl-C stops all three).
 demo: install
 	$(BIN)/python bin/demo.py
 
