@@ -49,7 +49,7 @@ UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx")
 PREVIEW_ROWS_PER_GROUP = 100
 SAVED_LAYOUT_PREFIX = "saved:"
 # Record fields that can hold one entry per row; the progress views polled every 2 s skip them.
-LARGE_FIELDS = ("plan", "changes", "warnings")
+LARGE_FIELDS = ("plan_summary", "changes", "warnings")
 
 HISTORICAL_CHOICES = [
     ("auto", _("Only if this is the source's first import")),

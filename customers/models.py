@@ -5,6 +5,8 @@ Ledger fields are written only by imports and stored as the source gives them. T
 collections state lives in its own rows, which imports never touch.
 """
 
+import json
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -328,8 +330,9 @@ class ImportRecord(models.Model):
     errors = models.JSONField(_("errors"), default=list, blank=True)
     changes = models.JSONField(_("changes"), default=list, blank=True)
     warnings = models.JSONField(_("warnings"), default=list, blank=True)
-    # The full plan a preview stores for confirm to apply, apart from the capped `changes`.
-    plan = models.JSONField(_("stored plan"), default=list, blank=True)
+    # Counts, capped changes and whether anything changes, over the whole stored plan
+    # (ImportEntry rows), so that confirm need not read the plan twice.
+    plan_summary = models.JSONField(_("plan summary"), default=dict, blank=True)
     is_snapshot = models.BooleanField(
         _("holds every open invoice"),
         default=False,
@@ -359,6 +362,99 @@ class ImportRecord(models.Model):
 
     def __str__(self):
         return f"{self.file_name} ({self.get_status_display()})"
+
+    def __init__(self, *args, **kwargs):
+        self._unsaved_plan = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def plan(self) -> list[dict]:
+        """The stored plan as a list of entries, in the order the preview wrote them.
+
+        This reads every entry. The import services stream them with `plan_entries`
+        instead."""
+        if self._unsaved_plan is not None:
+            return list(self._unsaved_plan)
+        if self.pk is None:
+            return []
+        return list(self.plan_entries())
+
+    @plan.setter
+    def plan(self, entries) -> None:
+        # Written by save(), because the entries need the record's primary key.
+        self._unsaved_plan = list(entries)
+
+    def plan_entries(self, **filters):
+        """Yield the stored plan's entries in order, decoded, reading a few thousand at a time."""
+        rows = self.entries.filter(**filters).order_by("position").values_list("data", flat=True)
+        for data in rows.iterator(chunk_size=ImportEntry.READ_CHUNK):
+            yield json.loads(data)
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        if self._unsaved_plan is not None:
+            entries, self._unsaved_plan = self._unsaved_plan, None
+            self.entries.all().delete()
+            ImportEntry.objects.bulk_create(ImportEntry.from_entry(self, position, entry) for position, entry in enumerate(entries))
+
+
+class ImportEntry(models.Model):
+    """One entry of an import's stored plan: a customer, invoice, payment, credit, card or
+    closing that confirm will create, update or leave, with the version of the stored row
+    it targets. The preview writes the entries and confirm applies exactly them.
+
+    `data` is the whole entry as JSON text. Text, not jsonb, because PostgreSQL would
+    parse every entry on write and the plan is only ever read back whole by Python. The
+    other columns copy the parts of the entry that queries filter on.
+    """
+
+    READ_CHUNK = 5000
+
+    record = models.ForeignKey(ImportRecord, on_delete=models.CASCADE, related_name="entries")
+    position = models.PositiveIntegerField()
+    entity = models.CharField(max_length=16)
+    action = models.CharField(max_length=16, blank=True)
+    row = models.PositiveIntegerField(null=True)
+    key = models.CharField(max_length=255, blank=True)
+    target_id = models.BigIntegerField(null=True)
+    # The target row's version when the preview read it, as text: "" for a new row.
+    version = models.CharField(max_length=64, blank=True)
+    data = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["record", "entity", "position"], name="import_entry_entity_idx")]
+
+    def __str__(self):
+        return f"{self.entity} {self.key} ({self.action})"
+
+    @staticmethod
+    def columns_of(entry: dict) -> tuple:
+        """Return (entity, action, row, key, target_id, version, data) for a plan entry."""
+        version = entry.get("version")
+        return (
+            entry["entity"],
+            entry.get("action", ""),
+            entry.get("row"),
+            str(entry.get("key") or "")[:255],
+            entry.get("id"),
+            "" if version is None else str(version),
+            json.dumps(entry, separators=(",", ":")),
+        )
+
+    @classmethod
+    def from_entry(cls, record, position: int, entry: dict) -> "ImportEntry":
+        entity, action, row, key, target_id, version, data = cls.columns_of(entry)
+        return cls(
+            record=record,
+            position=position,
+            entity=entity,
+            action=action,
+            row=row,
+            key=key,
+            target_id=target_id,
+            version=version,
+            data=data,
+        )
 
 
 class SavedLayout(models.Model):

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Touchpoint
+from customers.imports import plan_store
 from customers.imports.services import import_confirm, import_file, import_preview
 from customers.models import Customer, ImportRecord, Invoice, Payment, Source
 from tests.factories import UserFactory
@@ -477,7 +478,7 @@ def test_duplicate_header_rejected(tmp_path):
 def test_applied_changes_are_capped(tmp_path, monkeypatch):
     from customers.imports import services
 
-    monkeypatch.setattr(services, "CHANGES_LIMIT", 3)
+    monkeypatch.setattr(plan_store, "CHANGES_LIMIT", 3)
     rows = [invoice_row(invoice_number=f"INV-{n}") for n in range(1, 6)]
     path = write_csv(tmp_path / "a.csv", TEMPLATE_INVOICE_HEADER, rows)
 

@@ -398,7 +398,7 @@ def test_confirm_progress_visible_while_applying(importer_client, monkeypatch):
 
     def read_status_elsewhere():
         # Another connection, as the progress page in another request would use.
-        running = ImportRecord.objects.defer("plan", "changes").get(pk=record.pk)
+        running = ImportRecord.objects.defer("plan_summary", "changes").get(pk=record.pk)
         seen.append(customers.admin_imports.progress_data(running))
         connection.close()
 

@@ -7,6 +7,20 @@ bulk_create, COPY sends no signals and calls no save().
 
 from django.db import connection, models
 
+
+@models.CharField.register_lookup
+class InArray(models.Lookup):
+    """`field__in_array=keys`, PostgreSQL only: `field = ANY(%s)` with the keys as one
+    array parameter. psycopg adapts one array far faster than a placeholder per key of
+    `field__in`, and the query text stays the same for any number of keys."""
+
+    lookup_name = "in_array"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*lhs_params, [str(key) for key in self.rhs]]
+
 # Below this many rows, bulk_create is as fast and returns the new primary keys.
 COPY_MIN_ROWS = 1000
 # Field types whose Python value psycopg can write to COPY as it is. Other fields

@@ -266,6 +266,7 @@ def run_preview(record_id: int, encoding: str = "", delimiter: str = "", date_or
             record.progress_done = record.progress_total = preview.row_count
             record.progress_at = timezone.now()
             record.save()
+            preview.entries.update(record=record)
             preview.delete()
     except Exception as error:
         record_failure(record_id, "preview", error)

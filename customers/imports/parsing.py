@@ -419,14 +419,35 @@ def parse_time_zone(value) -> str:
 
 
 def parse_url(value, *, max_length: int = 500) -> str:
+    """Return the link if Django's URLValidator accepts it.
+
+    The validator's pattern is the scheme and host part followed by an optional path of
+    non-space characters that starts with /, ? or #. So the scheme and host part is
+    validated once per file and value (links of one payment provider share it), and the
+    rest is matched against that path pattern.
+    """
     text = parse_text(value, max_length=max_length)
     if not text:
         return ""
-    try:
-        URL_VALIDATOR(text)
-    except ValidationError:
-        raise CellError("not a web address", "enter a full https:// link") from None
+    scheme_end = text.find("://")
+    path_start = URL_PATH_START.search(text, scheme_end + 3) if scheme_end >= 0 else None
+    prefix, path = (text[: path_start.start()], text[path_start.start() :]) if path_start else (text, "")
+    if not is_valid_url_prefix(prefix) or (path and not URL_PATH.fullmatch(path)):
+        raise CellError("not a web address", "enter a full https:// link")
     return text
+
+
+URL_PATH_START = re.compile(r"[/?#]")
+URL_PATH = re.compile(r"[/?#]\S*")
+
+
+@functools.lru_cache(maxsize=1024)
+def is_valid_url_prefix(prefix: str) -> bool:
+    try:
+        URL_VALIDATOR(prefix)
+    except ValidationError:
+        return False
+    return True
 
 
 def parse_country_name(value) -> str:

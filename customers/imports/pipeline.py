@@ -14,11 +14,14 @@ Stored values in plan entries are JSON: Decimal as text, dates as ISO 8601 text.
 
 import datetime
 import functools
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import CharField, F, OuterRef, Q, Subquery
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from customers import services as customer_services
@@ -31,6 +34,8 @@ from customers.timezones import effective_time_zone
 
 # Keys looked up per query; SQLite allows at most 999 variables in older builds.
 LOOKUP_CHUNK = 500
+# Keys looked up per query on PostgreSQL, where they go in one array parameter.
+ARRAY_LOOKUP_CHUNK = 10_000
 
 CUSTOMER_TYPES = {"business": Customer.Kind.BUSINESS, "consumer": Customer.Kind.CONSUMER}
 INVOICE_STATUSES = {
@@ -146,6 +151,8 @@ class Validation:
     # Invoice key -> first row, and customer key -> (first row, details), of the rows kept.
     first_row_of_key: dict[str, int] = field(default_factory=dict)
     customer_seen: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    # Customers already planned, when the rows are planned a chunk at a time.
+    planned_customers: set[str] = field(default_factory=set)
 
     def tick(self, index: int) -> None:
         """Report planning progress every PROGRESS_EVERY rows."""
@@ -175,32 +182,53 @@ def to_json(value):
 # 1. Validation ---------------------------------------------------------------------------
 
 
-def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None = None, progress=None) -> Validation:
+def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None = None, progress=None, on_rows=None) -> Validation:
+    """Parse and check every row of `table`; the valid rows end up in `validation.rows`.
+
+    With `on_rows`, the rows of a layout with one row per invoice (CHUNKED_BUILDERS) are
+    built CHUNK_ROWS at a time, and `on_rows(validation)` is called after each chunk to
+    plan `validation.rows` and empty it; other layouts call it once, at the end. Checks
+    across rows (a key twice, a customer's details) still cover the whole file, because
+    their maps live on the validation.
+    """
     layout = match.layout
     context = context or ParseContext()
-    validation = Validation(layout=layout, row_count=len(table.rows), context=context, progress=progress)
+    validation = Validation(layout=layout, row_count=0, context=context, progress=progress)
     report = progress or (lambda done, total: None)
     check_merged_cells(table, match, validation)
     ambiguous_cells = check_date_order(table, match, validation)
+    total = validation.row_count = len(table.rows)
     # `accounting` imports this module, so it is imported here rather than at the top.
     from customers.imports import accounting
 
     skip_row = accounting.REPORT_ROW_FILTERS.get(layout.builder)
+    build = accounting.ROW_BUILDERS[layout.builder]
+    chunk_rows = CHUNK_ROWS if on_rows is not None and layout.builder in CHUNKED_BUILDERS else 0
+    if chunk_rows:
+        # Planning a chunk must not report its own row numbers: the rows read do.
+        validation.progress = None
 
+    columns = present_columns(match, context)
     parsed_rows = []
-    total = len(table.rows)
     report(0, total)
     for index, sheet_row in enumerate(table.rows, start=1):
         if index % PROGRESS_EVERY == 0:
             report(index, total)
         if skip_row is not None and skip_row(sheet_row, match):
             continue
-        parsed = parse_row(sheet_row, match, validation, ambiguous_cells)
-        if parsed is not None:
-            parsed_rows.append(parsed)
+        parsed = parse_row(sheet_row, match, validation, ambiguous_cells, columns)
+        if parsed is None:
+            continue
+        parsed_rows.append(parsed)
+        if chunk_rows and len(parsed_rows) >= chunk_rows:
+            build(parsed_rows, validation)
+            parsed_rows = []
+            on_rows(validation)
     report(total, total)
 
-    accounting.ROW_BUILDERS[layout.builder](parsed_rows, validation)
+    build(parsed_rows, validation)
+    if on_rows is not None:
+        on_rows(validation)
     return validation
 
 
@@ -231,22 +259,33 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
     """
     if validation.context.date_order in (DAY_FIRST, MONTH_FIRST):
         return set()
-    date_columns = [column for column in match.layout.columns if column.kind == "date" and column.field in match.positions]
-    cells = []
+    date_columns = [
+        (column, match.positions[column.field])
+        for column in match.layout.columns
+        if column.kind == "date" and column.field in match.positions
+    ]
+    if not date_columns:
+        return set()
+    proven_day_first = False
+    ambiguous = []
     for sheet_row in table.rows:
-        for column in date_columns:
-            position = match.positions[column.field]
-            value = sheet_row.cells[position] if position < len(sheet_row.cells) else None
+        cells = sheet_row.cells
+        for column, position in date_columns:
+            value = cells[position] if position < len(cells) else None
             parts = parsing.date_parts(value)
-            if parts:
-                cells.append((sheet_row.number, column, value, parts))
+            if not parts:
+                continue
+            first, second = parts
+            if first > 12:
+                proven_day_first = True
+            elif not proven_day_first and second <= 12 and first != second:
+                ambiguous.append((sheet_row.number, column, value))
 
-    if any(first > 12 for _, _, _, (first, _second) in cells):
+    if proven_day_first:
         validation.context.date_order = DAY_FIRST
         return set()
-    ambiguous = [cell for cell in cells if cell[3][0] <= 12 and cell[3][1] <= 12 and cell[3][0] != cell[3][1]]
     if ambiguous:
-        number, column, value, _ = ambiguous[0]
+        number, column, value = ambiguous[0]
         validation.add_error(
             number,
             column.header,
@@ -256,10 +295,14 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
                 "use YYYY-MM-DD, or choose the date order (day first or month first) for this import",
             ),
         )
-    return {(number, column.field) for number, column, _, _ in ambiguous}
+    return {(number, column.field) for number, column, _ in ambiguous}
 
 
-def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_cells) -> ParsedRow | None:
+def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_cells, columns=None) -> ParsedRow | None:
+    """Parse one row's cells; return None, with the errors on `validation`, if any is invalid.
+
+    `columns` is `present_columns(match, validation.context)`, computed once per file by
+    the caller."""
     layout = match.layout
     values: dict = {}
     raw: dict = {}
@@ -279,26 +322,30 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
             )
             failed = True
 
-    for column in parse_order(layout):
-        if column.field not in match.positions:
-            continue
-        position = match.positions[column.field]
-        value = sheet_row.cells[position] if position < len(sheet_row.cells) else None
-        raw[column.field] = value
-        if (sheet_row.number, column.field) in ambiguous_cells or position in sheet_row.uncached_formulas:
+    cells = sheet_row.cells
+    width = len(cells)
+    number = sheet_row.number
+    uncached = sheet_row.uncached_formulas
+    context = validation.context
+    if columns is None:
+        columns = present_columns(match, context)
+    for column, name, position, parse in columns:
+        value = cells[position] if position < width else None
+        raw[name] = value
+        if (ambiguous_cells and (number, name) in ambiguous_cells) or (uncached and position in uncached):
             failed = True
             continue
-        if parsing.is_blank(value):
+        if value is None or (value.__class__ is str and not value.strip()):
             if column.required:
-                validation.add_error(sheet_row.number, column.header, value, CellError("missing value", f"fill in {column.header}"))
+                validation.add_error(number, column.header, value, CellError("missing value", f"fill in {column.header}"))
                 failed = True
             else:
-                values[column.field] = blank_value(column.kind)
+                values[name] = blank_value(column.kind)
             continue
         try:
-            values[column.field] = parse_cell(column, value, values, validation.context, is_key=column.field == layout.key_field)
+            values[name] = parse(column, value, values, context)
         except CellError as error:
-            validation.add_error(sheet_row.number, column.header, value, error)
+            validation.add_error(number, column.header, value, error)
             failed = True
 
     currency = values.get("currency")
@@ -380,6 +427,10 @@ CELL_PARSERS = {
 
 # Rows are reported to the progress callback at least this often.
 PROGRESS_EVERY = 1000
+# Builders of layouts with one row per invoice, whose rows can be built and planned a
+# chunk at a time. Xero's line items and QuickBooks' report rows need the whole file.
+CHUNKED_BUILDERS = frozenset({"template", "stripe"})
+CHUNK_ROWS = 5000
 
 XERO_INVOICE = "invoice"
 XERO_CREDIT_NOTE = "credit_note"
@@ -430,7 +481,7 @@ class ParsedCells:
         kind = column.kind
         region = parsed_so_far.get("country", "") if kind == "phone" else ""
         # The type is part of the key because True == 1 == 1.0 in Python.
-        key = (kind, column.max_length, type(value), value, region, context.date_order, context.epoch)
+        key = (kind, column.max_length, value.__class__, value, region, context.date_order, context.epoch)
         cached = self.values.get(key)
         if cached is None:
             try:
@@ -450,6 +501,22 @@ def parse_cell(column, value, parsed_so_far: dict, context: ParseContext, *, is_
     if is_key or column.kind in PARSED_CELLS_SKIPPED_KINDS:
         return CELL_PARSERS[column.kind](column, value, parsed_so_far, context)
     return context.parsed_cells.parse(column, value, parsed_so_far, context)
+
+
+def present_columns(match: HeaderMatch, context: ParseContext) -> list[tuple]:
+    """Return (column, field, position, parser) for the layout's columns that the file
+    has, in parse order. The parser takes (column, value, row so far, context)."""
+    layout = match.layout
+    columns = []
+    for column in parse_order(layout):
+        if column.field not in match.positions:
+            continue
+        if column.field == layout.key_field or column.kind in PARSED_CELLS_SKIPPED_KINDS:
+            parse = CELL_PARSERS[column.kind]
+        else:
+            parse = context.parsed_cells.parse
+        columns.append((column, column.field, match.positions[column.field], parse))
+    return columns
 
 
 def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:
@@ -668,10 +735,23 @@ def chunks(items: list, size: int = LOOKUP_CHUNK):
         yield items[start : start + size]
 
 
+def batches(items: Iterable, size: int):
+    """Yield lists of `size` items from any iterable (itertools.batched needs Python 3.12)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
 def load_by_key(queryset, key_field: str, keys) -> dict:
+    """Return the instances of `queryset` whose text field `key_field` is one of `keys`, by key."""
     found = {}
-    for chunk in chunks(sorted(set(keys))):
-        for instance in queryset.filter(**{f"{key_field}__in": chunk}):
+    keys = sorted(set(keys))
+    if connection.vendor == "postgresql":
+        lookup, size = f"{key_field}__in_array", ARRAY_LOOKUP_CHUNK
+    else:
+        lookup, size = f"{key_field}__in", LOOKUP_CHUNK
+    for chunk in chunks(keys, size):
+        for instance in queryset.filter(**{lookup: chunk}):
             found[getattr(instance, key_field)] = instance
     return found
 
@@ -696,11 +776,13 @@ def plan_invoices(validation: Validation, source: Source) -> list[dict]:
     rows = validation.rows
     invoice_rows = [row for row in rows if isinstance(row, InvoiceRow)]
     credit_rows = [row for row in rows if isinstance(row, CreditRow)]
-    customers = load_by_key(Customer.objects.filter(source=source), "external_id", [row.customer["external_id"] for row in rows])
+    # Customers planned by an earlier chunk of the file are not looked up again.
+    customer_keys = {row.customer["external_id"] for row in rows} - validation.planned_customers
+    customers = load_by_key(Customer.objects.filter(source=source), "external_id", customer_keys)
     invoices = load_by_key(Invoice.objects.filter(source=source).select_related("customer"), "number", [row.key for row in invoice_rows])
 
     entries: list[dict] = []
-    planned_customers: set[str] = set()
+    planned_customers = validation.planned_customers
     for row in rows:
         key = row.customer["external_id"]
         if key in planned_customers:
@@ -843,43 +925,6 @@ def plan_payments(validation: Validation, source: Source) -> list[dict]:
     return entries
 
 
-def count_entries(entries: list[dict], kind: str) -> dict:
-    action_names = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped", "close": "closed"}
-    counts: dict = {}
-    if kind == "payments":
-        counts["payments"] = {"recorded": 0, "skipped": 0}
-        for entry in entries:
-            name = {"record": "recorded", "upgrade": "upgraded"}.get(entry["action"], "skipped")
-            counts["payments"][name] = counts["payments"].get(name, 0) + 1
-        return counts
-    if kind == "customers":
-        counts["customers"] = {"created": 0, "updated": 0, "unchanged": 0}
-    elif kind == "cards":
-        counts["cards"] = {"created": 0, "updated": 0, "unchanged": 0}
-    else:
-        counts["customers"] = {"created": 0, "updated": 0, "unchanged": 0}
-        counts["invoices"] = {"created": 0, "updated": 0, "unchanged": 0, "skipped": 0}
-        counts["payments"] = {"recorded": 0}
-
-    buckets = {"customer": "customers", "invoice": "invoices", "close": "invoices", "credit": "credits", "card": "cards"}
-    for entry in entries:
-        bucket_name = buckets.get(entry["entity"])
-        if bucket_name is None:
-            continue
-        bucket = counts.setdefault(bucket_name, {"created": 0, "updated": 0, "unchanged": 0})
-        action = action_names[entry["action"]]
-        bucket[action] = bucket.get(action, 0) + 1
-        if entry.get("payment"):
-            counts["payments"]["recorded"] += 1
-    return counts
-
-
-def plan_changes_anything(entries: list[dict]) -> bool:
-    return any(
-        entry["action"] in ("create", "update", "record", "upgrade", "close") or entry.get("payment") for entry in entries
-    )
-
-
 # 3. Apply -----------------------------------------------------------------------------
 
 
@@ -896,68 +941,95 @@ def python_value(model, name: str, value):
     return model._meta.get_field(name).to_python(value)
 
 
-def check_versions(entries: list[dict], source: Source) -> None:
-    """Lock the rows the plan targets and raise StalePlanError if any changed since."""
-    customer_entries = [entry for entry in entries if entry["entity"] == "customer"]
-    invoice_entries = [entry for entry in entries if entry["entity"] == "invoice" and entry["action"] != "skip"]
-    payment_entries = [entry for entry in entries if entry["entity"] in ("payment", "close")]
+# Invoice entries applied per batch: one lookup of stored rows and one insert each.
+APPLY_CHUNK = 5000
+
+
+def check_versions(record, customer_entries: list[dict]) -> None:
+    """Lock the rows the plan targets and raise StalePlanError if any changed since.
+
+    Invoices are checked in SQL against the version each entry stored. Customers carry
+    their modification time as version and are few, so they are compared here.
+    """
+    from customers.models import ImportEntry
+
+    source = record.source
+    targeted = ImportEntry.objects.filter(record=record, entity__in=("invoice", "payment", "close"), target_id__isnull=False).exclude(action="skip")
+    invoice_ids = targeted.values("target_id")
+    if connection.features.has_select_for_update:
+        # Evaluated in the database: the ids do not come back to Python.
+        with connection.cursor() as cursor:
+            locked = Invoice.objects.select_for_update().filter(pk__in=invoice_ids).values("pk")
+            sql, params = locked.query.sql_with_params()
+            cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
+    changed_invoice = (
+        targeted.annotate(current=Cast(Subquery(Invoice.objects.filter(pk=OuterRef("target_id")).values("version")), CharField()))
+        .filter(Q(current__isnull=True) | ~Q(current=F("version")))
+        .order_by("position")
+        .values_list("entity", "key", "row")
+        .first()
+    )
+    if changed_invoice is not None:
+        raise_stale("invoice", changed_invoice[1], changed_invoice[2])
 
     customer_ids = [entry["id"] for entry in customer_entries if entry["id"]]
     current_customers = {}
     for chunk in chunks(customer_ids):
         for customer in Customer.objects.select_for_update().filter(pk__in=chunk):
             current_customers[customer.pk] = customer_version(customer)
-    invoice_ids = [entry["id"] for entry in invoice_entries + payment_entries if entry["id"]]
-    current_invoices = {}
-    for chunk in chunks(invoice_ids):
-        for invoice_id, version in Invoice.objects.select_for_update().filter(pk__in=chunk).values_list("pk", "version"):
-            current_invoices[invoice_id] = version
+    for entry in customer_entries:
+        if entry["id"] is not None and current_customers.get(entry["id"]) != entry["version"]:
+            raise_stale("customer", entry["key"], entry["row"])
 
-    new_customer_keys = [entry["key"] for entry in customer_entries if entry["action"] == "create"]
-    new_invoice_keys = [entry["key"] for entry in invoice_entries if entry["action"] == "create"]
-    existing_customer_keys = set(load_by_key(Customer.objects.filter(source=source), "external_id", new_customer_keys))
-    existing_invoice_keys = set(load_by_key(Invoice.objects.filter(source=source), "number", new_invoice_keys))
+    new_customers = [entry for entry in customer_entries if entry["action"] == "create"]
+    taken = load_by_key(Customer.objects.filter(source=source), "external_id", [entry["key"] for entry in new_customers])
+    for entry in new_customers:
+        if entry["key"] in taken:
+            raise_stale("customer", entry["key"], entry["row"])
 
-    for entry in customer_entries + invoice_entries + payment_entries:
-        entity = "customer" if entry["entity"] == "customer" else "invoice"
-        if entry["id"] is None:
-            taken = existing_customer_keys if entity == "customer" else existing_invoice_keys
-            changed = entry["key"] in taken
-        elif entity == "customer":
-            changed = current_customers.get(entry["id"]) != entry["version"]
-        else:
-            changed = current_invoices.get(entry["id"]) != entry["version"]
-        if changed:
-            raise StalePlanError(
-                f'{entity} "{entry["key"]}" (row {entry["row"]}) changed after the preview; '
-                "upload the file again for a fresh preview"
-            )
+    new_invoice_keys = ImportEntry.objects.filter(record=record, entity="invoice", action="create").values("key")
+    taken_invoice = (
+        ImportEntry.objects.filter(record=record, entity="invoice", action="create")
+        .filter(key__in=Invoice.objects.filter(source=source, number__in=new_invoice_keys).values("number"))
+        .order_by("position")
+        .values_list("key", "row")
+        .first()
+    )
+    if taken_invoice is not None:
+        raise_stale("invoice", *taken_invoice)
 
 
-def apply_plan(record, entries: list[dict], *, user=None, progress=None) -> None:
-    """Write the plan's entries for `record` in one transaction, after checking versions."""
+def raise_stale(entity: str, key: str, row) -> None:
+    raise StalePlanError(f'{entity} "{key}" (row {row}) changed after the preview; upload the file again for a fresh preview')
+
+
+def apply_plan(record, *, user=None, progress=None) -> None:
+    """Write the stored plan of `record` in one transaction, after checking versions.
+
+    Entries are read from the database by kind, and invoices a chunk at a time."""
     from customers.imports import entities
+    from customers.imports.plan_store import stored_entries
 
     source = record.source
     total = record.row_count
     report = progress or (lambda done, total: None)
-    by_entity: dict[str, list[dict]] = {}
-    for entry in entries:
-        by_entity.setdefault(entry["entity"], []).append(entry)
 
     with transaction.atomic():
         report(0, total)
-        check_versions(entries, source)
-        customer_ids = apply_customers(by_entity.get("customer", []), source)
+        customer_entries = list(stored_entries(record, "customer"))
+        check_versions(record, customer_entries)
+        customer_ids = apply_customers(customer_entries, source)
+        del customer_entries
         report(total // 4, total)
-        payments_due = apply_invoices(by_entity.get("invoice", []), source, customer_ids, report=report, total=total)
+        payments_due = apply_invoices(stored_entries(record, "invoice"), source, customer_ids, report=report, total=total)
         report(total // 2, total)
-        if by_entity.get("credit"):
-            missing = {entry["customer_key"] for entry in by_entity["credit"]} - set(customer_ids)
+        credit_entries = list(stored_entries(record, "credit"))
+        if credit_entries:
+            missing = {entry["customer_key"] for entry in credit_entries} - set(customer_ids)
             customer_ids.update(Customer.objects.filter(source=source, external_id__in=list(missing)).values_list("external_id", "pk"))
-            entities.apply_credits(by_entity["credit"], customer_ids)
-        entities.apply_cards(by_entity.get("card", []))
-        entities.apply_closings(by_entity.get("close", []), record, user)
+            entities.apply_credits(credit_entries, customer_ids)
+        entities.apply_cards(list(stored_entries(record, "card")))
+        entities.apply_closings(list(stored_entries(record, "close")), record, user)
         report(3 * total // 4, total)
 
         today = timezone.localdate()
@@ -972,7 +1044,7 @@ def apply_plan(record, entries: list[dict], *, user=None, progress=None) -> None
                 user=user,
                 import_record=record,
             )
-        apply_payments(by_entity.get("payment", []), record, user, report=report, total=total)
+        apply_payments(stored_entries(record, "payment"), record, user, report=report, total=total)
 
         source.last_imported_at = timezone.now()
         source.save(update_fields=["last_imported_at"])
@@ -1005,39 +1077,43 @@ def apply_customers(entries: list[dict], source: Source) -> dict[str, int]:
 
 
 def apply_invoices(
-    entries: list[dict], source: Source, customer_ids: dict[str, int], *, report=None, total: int = 0
+    entries: Iterable[dict], source: Source, customer_ids: dict[str, int], *, report=None, total: int = 0
 ) -> list[tuple[Invoice, Decimal]]:
-    """Create and update invoices; return the (invoice, amount) payments to record."""
+    """Create and update invoices, APPLY_CHUNK entries at a time; return the (invoice,
+    amount) payments to record."""
     payments_due = []
-    new_invoices = []
-    stored = in_bulk(Invoice.objects.all(), [entry["id"] for entry in entries if entry.get("id")])
-    for index, entry in enumerate(entries, start=1):
-        if report is not None and index % PROGRESS_EVERY == 0:
-            report(min(total, total // 4 + index // 4), total)
-        if entry["action"] == "skip":
-            continue
-        fields = dict(entry["fields"])
-        customer_change = fields.pop("customer", None)
-        values = {name: python_value(Invoice, name, new) for name, (_old, new) in fields.items()}
-        if customer_change is not None:
-            values["customer_id"] = customer_ids[customer_change[1]]
+    index = 0
+    for chunk in batches(entries, APPLY_CHUNK):
+        new_invoices = []
+        stored = in_bulk(Invoice.objects.all(), [entry["id"] for entry in chunk if entry.get("id") and entry["action"] != "skip"])
+        for entry in chunk:
+            index += 1
+            if report is not None and index % PROGRESS_EVERY == 0:
+                report(min(total, total // 4 + index // 4), total)
+            if entry["action"] == "skip":
+                continue
+            fields = dict(entry["fields"])
+            customer_change = fields.pop("customer", None)
+            values = {name: python_value(Invoice, name, new) for name, (_old, new) in fields.items()}
+            if customer_change is not None:
+                values["customer_id"] = customer_ids[customer_change[1]]
 
-        if entry["action"] == "create":
-            new_invoices.append(Invoice(source=source, **values))
-            continue
-        invoice = stored[entry["id"]]
-        if entry["action"] == "update":
-            for name, value in values.items():
-                setattr(invoice, name, value)
-            invoice.version += 1
-            invoice.save(update_fields=[*values, "version", "updated_at"])
-        if entry.get("payment"):
-            payments_due.append((invoice, Decimal(entry["payment"])))
-    bulk.insert_rows(Invoice, new_invoices)
+            if entry["action"] == "create":
+                new_invoices.append(Invoice(source=source, **values))
+                continue
+            invoice = stored[entry["id"]]
+            if entry["action"] == "update":
+                for name, value in values.items():
+                    setattr(invoice, name, value)
+                invoice.version += 1
+                invoice.save(update_fields=[*values, "version", "updated_at"])
+            if entry.get("payment"):
+                payments_due.append((invoice, Decimal(entry["payment"])))
+        bulk.insert_rows(Invoice, new_invoices)
     return payments_due
 
 
-def apply_payments(entries: list[dict], record, user, *, report=None, total: int = 0) -> None:
+def apply_payments(entries: Iterable[dict], record, user, *, report=None, total: int = 0) -> None:
     for index, entry in enumerate(entries, start=1):
         if report is not None and index % PROGRESS_EVERY == 0:
             report(min(total, 3 * total // 4 + index // 4), total)

@@ -12,6 +12,7 @@ a later row for reports with title rows, such as QuickBooks' A/R Aging Detail).
 import codecs
 import csv
 import io
+import itertools
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -65,7 +66,8 @@ class MergedRange:
 @dataclass
 class Table:
     headers: list[str]
-    rows: list[SheetRow]
+    # A list for XLSX files; CsvRecords for CSV files, which reads the file again at each iteration.
+    rows: "list[SheetRow] | CsvRecords"
     file_format: str  # "csv" or "xlsx"
     encoding: str = ""
     delimiter: str = ""
@@ -189,27 +191,73 @@ def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None 
     elif len(delimiter) != 1:
         raise ImportFileError(f'the delimiter "{delimiter}" is not one character; use , or ; or a tab')
     del text
-    # The bytes are decoded a second time, as a stream, because a StringIO of the whole
-    # text would hold up to four bytes per character.
     codec = {"utf-8": "utf-8-sig", "windows-1252": "cp1252"}.get(encoding_used, encoding_used)
-    stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
-
-    # csv.reader returns one record per row, with [] for a blank line and a multi-line
-    # quoted cell inside a single record, so the record index is the spreadsheet row.
-    reader = csv.reader(stream, delimiter=delimiter)
-    try:
-        records = [
-            SheetRow(number=number, cells=[unescape_formula(cell) for cell in record])
-            for number, record in enumerate(reader, start=1)
-            if not all(is_blank(cell) for cell in record)
-        ]
-    except csv.Error as error:
-        raise ImportFileError(f"the CSV file is malformed near line {reader.line_num}: {error}; export it again") from None
+    records = CsvRecords(data, codec, delimiter)
     if not records:
         raise ImportFileError("the file is empty; export the sheet with its header row")
 
     table = Table(headers=[], rows=[], file_format="csv", encoding=encoding_used, delimiter=delimiter, records=records)
     return table.split_at(0)
+
+
+class CsvRecords:
+    """The non-blank records of a CSV file from the `skip`-th on, as SheetRows.
+
+    Each iteration reads the file's bytes again, as a stream, so the rows of a large file
+    are never all in memory at once. The length is counted by the first full iteration.
+    A malformed record raises ImportFileError when the iteration reaches it.
+    """
+
+    def __init__(self, data: bytes, codec: str, delimiter: str, skip: int = 0):
+        self.data = data
+        self.codec = codec
+        self.delimiter = delimiter
+        self.skip = skip
+        self.length: int | None = None
+
+    def __iter__(self):
+        # csv.reader returns one record per row, with [] for a blank line and a multi-line
+        # quoted cell inside a single record, so the record index is the spreadsheet row.
+        stream = io.TextIOWrapper(io.BytesIO(self.data), encoding=self.codec, newline="")
+        reader = csv.reader(stream, delimiter=self.delimiter)
+        present = 0
+        try:
+            for number, record in enumerate(reader, start=1):
+                # CSV cells are text, so a row is blank when its joined cells are whitespace.
+                if not "".join(record).strip():
+                    continue
+                present += 1
+                if present <= self.skip:
+                    continue
+                cells = [
+                    cell[1:] if cell[:1] == "'" and cell.startswith(ESCAPED_FORMULA_PREFIXES) else cell for cell in record
+                ]
+                yield SheetRow(number=number, cells=cells)
+        except csv.Error as error:
+            raise ImportFileError(f"the CSV file is malformed near line {reader.line_num}: {error}; export it again") from None
+        self.length = max(present - self.skip, 0)
+
+    def __len__(self) -> int:
+        if self.length is None:
+            for _row in self:
+                pass
+        return self.length
+
+    def __bool__(self) -> bool:
+        return next(iter(self), None) is not None
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            start = item.start or 0
+            if item.stop is None and item.step is None and start >= 0:
+                return CsvRecords(self.data, self.codec, self.delimiter, skip=self.skip + start)
+            return list(itertools.islice(self, start, item.stop, item.step))
+        if item < 0:
+            raise IndexError("CsvRecords does not support negative indexes")
+        row = next(itertools.islice(self, item, None), None)
+        if row is None:
+            raise IndexError(item)
+        return row
 
 
 def read_xlsx(data: bytes) -> Table:

@@ -14,7 +14,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
-from customers.imports import entities, parsing, pipeline
+from customers.imports import entities, parsing, pipeline, plan_store
 from customers.imports.errors import ImportFileError
 from customers.imports.layouts import DATE_ORDERS, LAYOUT_SHORT_NAMES, LAYOUTS, detect_layout
 from customers.imports.readers import describe_delimiter, read_table
@@ -28,9 +28,6 @@ IMPORT_KINDS = (ImportRecord.Kind.INVOICES, ImportRecord.Kind.PAYMENTS, ImportRe
 # Currency of a report without a currency column when the source has no invoices yet:
 # QuickBooks Online's A/R Aging Detail shows amounts in the company's home currency.
 REPORT_DEFAULT_CURRENCY = "USD"
-# An applied import keeps at most this many change entries, and no unchanged rows.
-# `counts` still covers every row.
-CHANGES_LIMIT = 1000
 DEFAULT_SOURCE_NAMES = {
     "stripe-invoices": "Stripe",
     "stripe-customers": "Stripe",
@@ -212,34 +209,50 @@ def import_preview(
     record.source = get_or_create_source(source_name, layout_hint=match.layout.name, kind=kind)
     record.is_historical = resolve_historical(record.source, historical)
     record.is_snapshot = bool(is_snapshot or match.layout.is_snapshot) and kind == ImportRecord.Kind.INVOICES
-    record.row_count = len(table.rows)
 
     context = pipeline.ParseContext(date_order=date_order or match.layout.date_order, epoch=table.epoch)
     warnings: list[str] = []
     if match.layout.builder == "quickbooks" and "currency" not in match.positions:
         context.default_currency = report_currency(record.source, currency, warnings)
 
-    validation = pipeline.validate(table, match, context=context, progress=progress)
-    entries = plan_entries(validation, record.source, kind)
-    if record.is_snapshot:
-        closings, open_count = entities.plan_closings(record.source, validation.file_keys)
-        entries.extend(closings)
-        record.counts = {"snapshot": {"open": open_count, "closing": len(closings)}}
-        if closings:
-            warnings.append(entities.closing_summary(len(closings), open_count))
+    # The record is saved before planning because the plan's entries refer to it.
+    record.status = ImportRecord.Status.RUNNING
+    record.save()
+    try:
+        validation, writer, snapshot = plan_file(record, table, match, context, progress)
+    except ImportFileError as error:
+        record.entries.all().delete()
+        record.status = ImportRecord.Status.REFUSED
+        record.errors = [str(error)]
+        record.save()
+        logger.info("Import of %s into %s rejected: %s", record.file_name, source_name, error)
+        return record
+    except Exception:
+        record.entries.all().delete()
+        ImportRecord.objects.filter(pk=record.pk).update(
+            status=ImportRecord.Status.FAILED,
+            errors=["the preview failed and stored nothing; report this with the file"],
+        )
+        raise
+
+    if snapshot is not None:
+        open_count, closing = snapshot
+        record.counts = {"snapshot": {"open": open_count, "closing": closing}}
+        if closing:
+            warnings.append(entities.closing_summary(closing, open_count))
     if progress is not None:
         progress(record.row_count, record.row_count)
 
+    summary = writer.summary.as_json()
     refused_rows = len({row for row, _position, _message in validation.errors})
     record.counts = {
         "rows": record.row_count,
         **record.counts,
-        **pipeline.count_entries([] if validation.errors else entries, kind),
+        **(plan_store.empty_counts(kind) if validation.errors else summary["counts"]),
         "detected": detected_settings(table, context),
     }
     record.warnings = warnings + validation.warnings
-    # The whole plan is kept until confirmation, which applies exactly these entries.
-    record.plan = entries + validation.blocked
+    record.plan_summary = summary
     if validation.errors:
         record.status = ImportRecord.Status.REFUSED
         record.errors = validation.messages()
@@ -247,9 +260,38 @@ def import_preview(
         logger.info("Import of %s into %s rejected with %d errors", record.file_name, source_name, len(record.errors))
     else:
         record.status = ImportRecord.Status.PREVIEWED
-        record.changes, _omitted = cap_changes(entries)
+        record.changes = summary["changes"]
     record.save()
     return record
+
+
+def plan_file(record: ImportRecord, table, match, context, progress):
+    """Validate the file's rows and store the plan of the valid ones as the record's
+    entries, a chunk at a time where the layout allows.
+
+    Returns the validation, the writer (with the plan's summary) and, for a snapshot, the
+    source's open invoices and how many of them the plan closes, else None.
+    """
+    source = record.source
+    kind = record.kind
+    writer = plan_store.PlanWriter(record)
+
+    def plan_rows(validation) -> None:
+        writer.write(plan_entries(validation, source, kind))
+        validation.rows.clear()
+        validation.skipped.clear()
+
+    validation = pipeline.validate(table, match, context=context, progress=progress, on_rows=plan_rows)
+    record.row_count = validation.row_count
+    snapshot = None
+    if record.is_snapshot:
+        closings, open_count = entities.plan_closings(source, validation.file_keys)
+        writer.write(closings)
+        snapshot = (open_count, len(closings))
+    # Valid rows that need a refused one; a manager cannot apply the file without them.
+    writer.write(validation.blocked)
+    writer.flush()
+    return validation, writer, snapshot
 
 
 def plan_entries(validation, source: Source, kind: str) -> list[dict]:
@@ -324,20 +366,23 @@ def import_confirm(
     try:
         with transaction.atomic():
             record = ImportRecord.objects.select_for_update().select_related("source").get(pk=record.pk)
+            if not record.entries.exists() and record.changes:
+                # A record stored before plans had entries of their own keeps its plan in `changes`.
+                record.plan = record.changes
+                record.save(update_fields=[])
             check_confirmable(record, user, hold_back_refused=hold_back_refused, confirm_closing=confirm_closing)
-            entries = [entry for entry in (record.plan or record.changes) if entry["entity"] != "blocked"]
-            pipeline.apply_plan(record, entries, user=user, progress=progress)
+            pipeline.apply_plan(record, user=user, progress=progress)
 
-            changed = pipeline.plan_changes_anything(entries)
-            record.status = ImportRecord.Status.APPLIED if changed else ImportRecord.Status.UNCHANGED
+            summary = plan_store.read_summary(record)
+            record.status = ImportRecord.Status.APPLIED if summary["changes_anything"] else ImportRecord.Status.UNCHANGED
             record.applied_at = timezone.now()
             record.confirmed_by = user
-            record.changes, omitted = cap_changes(entries)
+            record.changes = summary["changes"]
             if hold_back_refused:
                 record.hold_back_refused = True
-                record.counts = {**record.counts, **pipeline.count_entries(entries, record.kind)}
-            if omitted:
-                record.counts = {**record.counts, "changes_not_stored": omitted}
+                record.counts = {**record.counts, **summary["counts"]}
+            if summary["changes_omitted"]:
+                record.counts = {**record.counts, "changes_not_stored": summary["changes_omitted"]}
             record.save(update_fields=["status", "applied_at", "changes", "counts", "confirmed_by", "hold_back_refused"])
     except pipeline.StalePlanError as error:
         ImportRecord.objects.filter(pk=record.pk).update(status=ImportRecord.Status.STALE, errors=[str(error)])
@@ -351,9 +396,7 @@ def import_confirm(
         )
         logger.exception("Import %s failed", record.pk)
         raise
-    # The plan does not change when it is applied, and decoding it again takes seconds
-    # for a large file.
-    record.refresh_from_db(fields=[field.attname for field in ImportRecord._meta.concrete_fields if field.name != "plan"])
+    record.refresh_from_db()
     logger.info("Import %s of %s: %s %s", record.pk, record.file_name, record.status, record.counts)
     return record
 
@@ -368,29 +411,23 @@ def check_confirmable(record: ImportRecord, user, *, hold_back_refused: bool, co
             raise ImportPermissionError(
                 "only a collections manager or a superuser may apply the valid rows and hold back the refused ones"
             )
-        blocked = [entry["note"] for entry in record.plan if entry["entity"] == "blocked"]
+        blocked = [entry["note"] for entry in plan_store.stored_entries(record, "blocked")]
         if blocked:
             raise ImportStateError(
                 "the valid rows cannot be applied without rejected ones: " + "; ".join(blocked) + "; correct the file and import it again"
             )
-        if not any(entry["entity"] != "blocked" for entry in record.plan) and record.status == ImportRecord.Status.REFUSED:
+        if not record.entries.exclude(entity="blocked").exists() and record.status == ImportRecord.Status.REFUSED:
             raise ImportStateError(f"import {record.pk} has no valid rows to apply; correct the file and import it again")
     elif record.status != ImportRecord.Status.PREVIEWED:
         raise ImportStateError(f"import {record.pk} is {status_name}; only a previewed import can be applied")
 
-    closing = sum(1 for entry in record.plan if entry["entity"] == "close")
+    closing = record.entries.filter(entity="close").count()
     open_count = (record.counts.get("snapshot") or {}).get("open", 0)
     if not confirm_closing and entities.closing_needs_confirmation(closing, open_count):
         raise ClosingNotConfirmedError(
             f"{entities.closing_summary(closing, open_count)}, more than a fifth; "
             "check that the file is complete and confirm the closing to apply it"
         )
-
-
-def cap_changes(entries: list[dict]) -> tuple[list[dict], int]:
-    """Keep the entries that changed something, at most CHANGES_LIMIT; return them and how many were left out."""
-    changed_entries = [entry for entry in entries if entry["action"] != "unchanged" or entry.get("payment")]
-    return changed_entries[:CHANGES_LIMIT], max(len(changed_entries) - CHANGES_LIMIT, 0)
 
 
 def get_or_create_source(name: str, *, layout_hint: str | None, kind: str) -> Source:
