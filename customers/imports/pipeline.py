@@ -15,6 +15,7 @@ Stored values in plan entries are JSON: Decimal as text, dates as ISO 8601 text.
 import datetime
 import functools
 import itertools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,10 +26,10 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from customers import services as customer_services
-from customers.imports import bulk, parsing
+from customers.imports import bulk, parsing, set_apply
 from customers.imports.errors import CellError, row_message
 from customers.imports.layouts import DATE_ORDER_DETECT, DAY_FIRST, MONTH_FIRST, HeaderMatch, Layout
-from customers.imports.readers import EXCEL_1900_EPOCH, Table
+from customers.imports.readers import EXCEL_1900_EPOCH, CsvRecords, Table
 from customers.models import Customer, Invoice, Payment, Source
 from customers.timezones import effective_time_zone
 
@@ -197,7 +198,9 @@ def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None =
     report = progress or (lambda done, total: None)
     check_merged_cells(table, match, validation)
     ambiguous_cells = check_date_order(table, match, validation)
-    total = validation.row_count = len(table.rows)
+    # A CSV file is counted as it is read; until then progress reports use an estimate.
+    rows = table.rows
+    total = validation.row_count = rows.estimated_length() if isinstance(rows, CsvRecords) else len(rows)
     # `accounting` imports this module, so it is imported here rather than at the top.
     from customers.imports import accounting
 
@@ -211,9 +214,10 @@ def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None =
     columns = present_columns(match, context)
     parsed_rows = []
     report(0, total)
-    for index, sheet_row in enumerate(table.rows, start=1):
+    index = 0
+    for index, sheet_row in enumerate(rows, start=1):
         if index % PROGRESS_EVERY == 0:
-            report(index, total)
+            report(min(index, total), total)
         if skip_row is not None and skip_row(sheet_row, match):
             continue
         parsed = parse_row(sheet_row, match, validation, ambiguous_cells, columns)
@@ -224,6 +228,7 @@ def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None =
             build(parsed_rows, validation)
             parsed_rows = []
             on_rows(validation)
+    total = validation.row_count = index
     report(total, total)
 
     build(parsed_rows, validation)
@@ -265,6 +270,9 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
         if column.kind == "date" and column.field in match.positions
     ]
     if not date_columns:
+        return set()
+    if isinstance(table.rows, CsvRecords) and not table.rows.bytes_may_match(DMY_DATE_BYTES):
+        # No cell of the file can hold a D/M/Y date, so no pass over its rows is needed.
         return set()
     proven_day_first = False
     ambiguous = []
@@ -424,6 +432,10 @@ CELL_PARSERS = {
     "stripe_locales": lambda column, value, row, context: parsing.parse_stripe_locales(value),
 }
 
+
+# Bytes of a D/M/Y date cell that parsing.PARTS_DATE would match. A CSV file without
+# them needs no pass to prove its date order.
+DMY_DATE_BYTES = re.compile(rb"(?<![0-9])[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}(?![0-9])")
 
 # Rows are reported to the progress callback at least this often.
 PROGRESS_EVERY = 1000
@@ -756,6 +768,16 @@ def load_by_key(queryset, key_field: str, keys) -> dict:
     return found
 
 
+def load_ids_by_key(queryset, key_field: str, keys) -> dict:
+    """Return the primary keys of the rows of `queryset` whose `key_field` is one of `keys`, by key."""
+    found = {}
+    lookup = f"{key_field}__in_array" if connection.vendor == "postgresql" else f"{key_field}__in"
+    size = ARRAY_LOOKUP_CHUNK if connection.vendor == "postgresql" else LOOKUP_CHUNK
+    for chunk in chunks(sorted(set(keys)), size):
+        found.update(queryset.filter(**{lookup: chunk}).values_list(key_field, "pk"))
+    return found
+
+
 def diff_fields(instance, new_values: dict) -> dict:
     changed = {}
     for name, new in new_values.items():
@@ -1018,10 +1040,22 @@ def apply_plan(record, *, user=None, progress=None) -> None:
         report(0, total)
         customer_entries = list(stored_entries(record, "customer"))
         check_versions(record, customer_entries)
-        customer_ids = apply_customers(customer_entries, source)
-        del customer_entries
-        report(total // 4, total)
-        payments_due = apply_invoices(stored_entries(record, "invoice"), source, customer_ids, report=report, total=total)
+        if set_apply.is_supported():
+            # New rows go in with INSERT ... SELECT; Python handles the updates only.
+            set_apply.insert_customers(record)
+            customer_ids = apply_customers([entry for entry in customer_entries if entry["action"] != "create"], source)
+            new_keys = [entry["key"] for entry in customer_entries if entry["action"] == "create"]
+            customer_ids.update(load_ids_by_key(Customer.objects.filter(source=source), "external_id", new_keys))
+            del customer_entries
+            report(total // 4, total)
+            set_apply.insert_invoices(record)
+            invoice_entries = record.plan_entries(entity="invoice", action="update")
+        else:
+            customer_ids = apply_customers(customer_entries, source)
+            del customer_entries
+            report(total // 4, total)
+            invoice_entries = stored_entries(record, "invoice")
+        payments_due = apply_invoices(invoice_entries, source, customer_ids, report=report, total=total)
         report(total // 2, total)
         credit_entries = list(stored_entries(record, "credit"))
         if credit_entries:

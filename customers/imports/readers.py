@@ -40,6 +40,10 @@ SHEET_SCAN_CHUNK = 1 << 20
 SHEET_SCAN_OVERLAP = 256
 
 
+# Codecs that write ASCII characters as the same single bytes.
+ASCII_COMPATIBLE_CODECS = frozenset({"utf-8", "utf-8-sig", "cp1252", "ascii", "latin-1", "iso8859-1", "iso8859-15"})
+
+
 def unescape_formula(cell):
     if isinstance(cell, str) and cell.startswith(ESCAPED_FORMULA_PREFIXES):
         return cell[1:]
@@ -236,6 +240,20 @@ class CsvRecords:
         except csv.Error as error:
             raise ImportFileError(f"the CSV file is malformed near line {reader.line_num}: {error}; export it again") from None
         self.length = max(present - self.skip, 0)
+
+    def estimated_length(self) -> int:
+        """Return the exact length once counted, else the number of line breaks, which
+        counts blank rows and the lines inside multi-line cells too."""
+        if self.length is not None:
+            return self.length
+        return max(self.data.count(b"\n") + (not self.data.endswith(b"\n")) - self.skip, 0)
+
+    def bytes_may_match(self, pattern: "re.Pattern[bytes]") -> bool:
+        """Return False only when no cell can match `pattern`: the file's codec writes
+        ASCII characters as ASCII bytes and its bytes do not contain a match."""
+        if self.codec not in ASCII_COMPATIBLE_CODECS:
+            return True
+        return pattern.search(self.data) is not None
 
     def __len__(self) -> int:
         if self.length is None:
