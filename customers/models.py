@@ -398,19 +398,29 @@ class ImportRecord(models.Model):
             ImportEntry.objects.bulk_create(ImportEntry.from_entry(self, position, entry) for position, entry in enumerate(entries))
 
 
+# Plan entries hold plain dicts, lists, text and numbers, so no cycle check is needed.
+ENTRY_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
 class ImportEntry(models.Model):
     """One entry of an import's stored plan: a customer, invoice, payment, credit, card or
     closing that confirm will create, update or leave, with the version of the stored row
     it targets. The preview writes the entries and confirm applies exactly them.
 
     `data` is the whole entry as JSON text. Text, not jsonb, because PostgreSQL would
-    parse every entry on write and the plan is only ever read back whole by Python. The
-    other columns copy the parts of the entry that queries filter on.
+    parse every entry on write, and most entries are read back once. The other columns
+    copy the parts of the entry that queries filter on.
+
+    On PostgreSQL the table is UNLOGGED, as staging tables usually are: writing a large
+    plan skips the write-ahead log, and a crash of the database server empties the
+    table. Confirm compares the stored entries with the count the preview wrote and asks
+    for a new preview when they differ.
     """
 
     READ_CHUNK = 5000
 
-    record = models.ForeignKey(ImportRecord, on_delete=models.CASCADE, related_name="entries")
+    # The index below starts with the record, so the foreign key needs none of its own.
+    record = models.ForeignKey(ImportRecord, on_delete=models.CASCADE, related_name="entries", db_index=False)
     position = models.PositiveIntegerField()
     entity = models.CharField(max_length=16)
     action = models.CharField(max_length=16, blank=True)
@@ -438,7 +448,7 @@ class ImportEntry(models.Model):
             str(entry.get("key") or "")[:255],
             entry.get("id"),
             "" if version is None else str(version),
-            json.dumps(entry, separators=(",", ":")),
+                ENTRY_ENCODER.encode(entry),
         )
 
     @classmethod

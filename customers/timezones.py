@@ -6,6 +6,7 @@ so Germany (Berlin, Busingen) resolves while Spain (Madrid, Canary) and the US d
 """
 
 import datetime
+import functools
 import zoneinfo
 
 import phonenumbers
@@ -16,6 +17,7 @@ from phonenumbers import timezone as phone_timezone
 PHONE_UNKNOWN_ZONE = "Etc/Unknown"
 
 
+@functools.lru_cache(maxsize=1024)
 def is_valid_zone(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)

@@ -129,7 +129,6 @@ class ParseContext:
     epoch: str = EXCEL_1900_EPOCH
     # Currency of rows that have none (a QuickBooks report in the company's home currency).
     default_currency: str = ""
-    parsed_cells: "ParsedCells" = field(default_factory=lambda: ParsedCells())
 
 
 @dataclass
@@ -363,6 +362,10 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
             amount = values.get(name)
             if amount is None:
                 continue
+            exponent = amount.as_tuple().exponent
+            if exponent == -places:
+                # Already written with the currency's decimals, such as 12.50 for EUR.
+                continue
             try:
                 parsing.check_places(amount, places, currency)
             except CellError as error:
@@ -476,48 +479,20 @@ XERO_STATUSES = {
 
 # Most cells of a large invoice file repeat: a customer's details are on each of its
 # invoice rows, and dates fall on a few hundred days. Each parser is a pure function of
-# the cell, the column's kind and maximum length, the row's country (for phones) and the
-# file's date order and epoch, so its result or CellError is kept for the next equal cell.
-# Amounts, links and the row's key (the invoice number) rarely repeat and are not kept.
+# the cell, the column, the row's country (for phones) and the file's date order and
+# epoch, which are settled before the rows are parsed, so each column keeps its results
+# (`cached_parser`). Amounts, links and the row's key (the invoice number) rarely repeat
+# and are not kept.
 PARSED_CELLS_MAX = 100_000
 PARSED_CELLS_SKIPPED_KINDS = frozenset({"amount", "url"})
 
 
-@dataclass
-class ParsedCells:
-    """The parsed cells of one file, by column kind and cell."""
-
-    values: dict = field(default_factory=dict)
-
-    def parse(self, column, value, parsed_so_far: dict, context: ParseContext):
-        kind = column.kind
-        region = parsed_so_far.get("country", "") if kind == "phone" else ""
-        # The type is part of the key because True == 1 == 1.0 in Python.
-        key = (kind, column.max_length, value.__class__, value, region, context.date_order, context.epoch)
-        cached = self.values.get(key)
-        if cached is None:
-            try:
-                cached = (True, CELL_PARSERS[kind](column, value, parsed_so_far, context))
-            except CellError as error:
-                cached = (False, (error.reason, error.fix))
-            if len(self.values) >= PARSED_CELLS_MAX:
-                self.values.clear()
-            self.values[key] = cached
-        parsed, result = cached
-        if parsed:
-            return result
-        raise CellError(*result)
-
-
-def parse_cell(column, value, parsed_so_far: dict, context: ParseContext, *, is_key: bool = False):
-    if is_key or column.kind in PARSED_CELLS_SKIPPED_KINDS:
-        return CELL_PARSERS[column.kind](column, value, parsed_so_far, context)
-    return context.parsed_cells.parse(column, value, parsed_so_far, context)
-
-
 def present_columns(match: HeaderMatch, context: ParseContext) -> list[tuple]:
     """Return (column, field, position, parser) for the layout's columns that the file
-    has, in parse order. The parser takes (column, value, row so far, context)."""
+    has, in parse order. The parser takes (column, value, row so far, context).
+
+    Call it once the file's date order is settled: the parsers of repeating columns keep
+    their results for the rest of the file."""
     layout = match.layout
     columns = []
     for column in parse_order(layout):
@@ -526,9 +501,34 @@ def present_columns(match: HeaderMatch, context: ParseContext) -> list[tuple]:
         if column.field == layout.key_field or column.kind in PARSED_CELLS_SKIPPED_KINDS:
             parse = CELL_PARSERS[column.kind]
         else:
-            parse = context.parsed_cells.parse
+            parse = cached_parser(column.kind)
         columns.append((column, column.field, match.positions[column.field], parse))
     return columns
+
+
+def cached_parser(kind: str):
+    """Return CELL_PARSERS[kind] with its results (or CellError) kept per cell, for one
+    column of one file. The cell's type is part of the key because True == 1 == 1.0 in
+    Python, and a phone's key has the row's country, which reads numbers without +."""
+    parser = CELL_PARSERS[kind]
+    results: dict = {}
+
+    def parse(column, value, parsed_so_far: dict, context: ParseContext):
+        key = (value.__class__, value, parsed_so_far.get("country", "")) if kind == "phone" else (value.__class__, value)
+        cached = results.get(key)
+        if cached is None:
+            try:
+                cached = (True, parser(column, value, parsed_so_far, context))
+            except CellError as error:
+                cached = (False, (error.reason, error.fix))
+            if len(results) >= PARSED_CELLS_MAX:
+                results.clear()
+            results[key] = cached
+        if cached[0]:
+            return cached[1]
+        raise CellError(*cached[1])
+
+    return parse
 
 
 def check_not_negative(row: ParsedRow, layout: Layout, validation: Validation, names) -> bool:

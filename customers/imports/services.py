@@ -243,7 +243,7 @@ def import_preview(
     if progress is not None:
         progress(record.row_count, record.row_count)
 
-    summary = writer.summary.as_json()
+    summary = {**writer.summary.as_json(), "entries": writer.position}
     refused_rows = len({row for row, _position, _message in validation.errors})
     record.counts = {
         "rows": record.row_count,
@@ -371,6 +371,7 @@ def import_confirm(
                 record.plan = record.changes
                 record.save(update_fields=[])
             check_confirmable(record, user, hold_back_refused=hold_back_refused, confirm_closing=confirm_closing)
+            check_plan_complete(record)
             pipeline.apply_plan(record, user=user, progress=progress)
 
             summary = plan_store.read_summary(record)
@@ -399,6 +400,17 @@ def import_confirm(
     record.refresh_from_db()
     logger.info("Import %s of %s: %s %s", record.pk, record.file_name, record.status, record.counts)
     return record
+
+
+def check_plan_complete(record: ImportRecord) -> None:
+    """Raise ImportStateError when the record has fewer stored entries than its preview
+    wrote, as after a crash of the PostgreSQL server, which empties unlogged tables."""
+    expected = (record.plan_summary or {}).get("entries")
+    if expected is not None and record.entries.count() != expected:
+        raise ImportStateError(
+            f"the stored plan of import {record.pk} is incomplete, which happens when the database restarts "
+            "after a preview; upload the file again for a new preview"
+        )
 
 
 def check_confirmable(record: ImportRecord, user, *, hold_back_refused: bool, confirm_closing: bool) -> None:

@@ -35,6 +35,17 @@ def move_entries_to_plans(apps, schema_editor):
         record.save(update_fields=["plan"])
 
 
+def set_entries_unlogged(apps, schema_editor):
+    """Keep plan entries out of PostgreSQL's write-ahead log (see ImportEntry)."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("ALTER TABLE customers_importentry SET UNLOGGED")
+
+
+def set_entries_logged(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("ALTER TABLE customers_importentry SET LOGGED")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -59,12 +70,13 @@ class Migration(migrations.Migration):
                 ('target_id', models.BigIntegerField(null=True)),
                 ('version', models.CharField(blank=True, max_length=64)),
                 ('data', models.TextField()),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='customers.importrecord')),
+                ('record', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='customers.importrecord')),
             ],
             options={
                 'indexes': [models.Index(fields=['record', 'entity', 'position'], name='import_entry_entity_idx')],
             },
         ),
+        migrations.RunPython(set_entries_unlogged, set_entries_logged),
         migrations.RunPython(move_plans_to_entries, move_entries_to_plans),
         migrations.RemoveField(
             model_name='importrecord',
