@@ -5,8 +5,7 @@ Ledger fields are written only by imports and stored as the source gives them. T
 collections state lives in its own rows, which imports never touch.
 """
 
-import json
-
+import orjson
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -388,7 +387,7 @@ class ImportRecord(models.Model):
         """Yield the stored plan's entries in order, decoded, reading a few thousand at a time."""
         rows = self.entries.filter(**filters).order_by("position").values_list("data", flat=True)
         for data in rows.iterator(chunk_size=ImportEntry.READ_CHUNK):
-            yield json.loads(data)
+            yield orjson.loads(data)
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
@@ -396,10 +395,6 @@ class ImportRecord(models.Model):
             entries, self._unsaved_plan = self._unsaved_plan, None
             self.entries.all().delete()
             ImportEntry.objects.bulk_create(ImportEntry.from_entry(self, position, entry) for position, entry in enumerate(entries))
-
-
-# Plan entries hold plain dicts, lists, text and numbers, so no cycle check is needed.
-ENTRY_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 class ImportEntry(models.Model):
@@ -448,7 +443,7 @@ class ImportEntry(models.Model):
             str(entry.get("key") or "")[:255],
             entry.get("id"),
             "" if version is None else str(version),
-                ENTRY_ENCODER.encode(entry),
+                orjson.dumps(entry).decode(),
         )
 
     @classmethod

@@ -15,7 +15,6 @@ Stored values in plan entries are JSON: Decimal as text, dates as ISO 8601 text.
 import datetime
 import functools
 import itertools
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -182,7 +181,19 @@ def to_json(value):
 # 1. Validation ---------------------------------------------------------------------------
 
 
-def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None = None, progress=None, on_rows=None) -> Validation:
+class DateOrderNeeded(Exception):
+    """A D/M/Y date turned up in a pass that skipped proving the file's date order."""
+
+
+def validate(
+    table: Table,
+    match: HeaderMatch,
+    *,
+    context: ParseContext | None = None,
+    progress=None,
+    on_rows=None,
+    prove_date_order: bool = True,
+) -> Validation:
     """Parse and check every row of `table`; the valid rows end up in `validation.rows`.
 
     With `on_rows`, the rows of a layout with one row per invoice (CHUNKED_BUILDERS) are
@@ -190,13 +201,22 @@ def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None =
     plan `validation.rows` and empty it; other layouts call it once, at the end. Checks
     across rows (a key twice, a customer's details) still cover the whole file, because
     their maps live on the validation.
+
+    Proving the date order takes a pass over every row before parsing. Without
+    `prove_date_order`, that pass is skipped and the first D/M/Y text date of a file whose
+    order is not chosen raises DateOrderNeeded; the caller then discards what it planned
+    and validates again with the proof. Most files have ISO dates or date cells and need
+    no proof, and a file with D/M/Y dates has one in its first rows.
     """
     layout = match.layout
     context = context or ParseContext()
     validation = Validation(layout=layout, row_count=0, context=context, progress=progress)
     report = progress or (lambda done, total: None)
     check_merged_cells(table, match, validation)
-    ambiguous_cells = check_date_order(table, match, validation)
+    if prove_date_order:
+        ambiguous_cells = check_date_order(table, match, validation)
+    else:
+        ambiguous_cells = set()
     # A CSV file is counted as it is read; until then progress reports use an estimate.
     rows = table.rows
     total = validation.row_count = rows.estimated_length() if isinstance(rows, CsvRecords) else len(rows)
@@ -210,7 +230,7 @@ def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None =
         # Planning a chunk must not report its own row numbers: the rows read do.
         validation.progress = None
 
-    columns = present_columns(match, context)
+    reader = RowReader(match, context, guard_date_order=not prove_date_order)
     parsed_rows = []
     report(0, total)
     index = 0
@@ -219,7 +239,7 @@ def validate(table: Table, match: HeaderMatch, *, context: ParseContext | None =
             report(min(index, total), total)
         if skip_row is not None and skip_row(sheet_row, match):
             continue
-        parsed = parse_row(sheet_row, match, validation, ambiguous_cells, columns)
+        parsed = parse_row(sheet_row, match, validation, ambiguous_cells, reader)
         if parsed is None:
             continue
         parsed_rows.append(parsed)
@@ -270,9 +290,6 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
     ]
     if not date_columns:
         return set()
-    if isinstance(table.rows, CsvRecords) and not table.rows.bytes_may_match(DMY_DATE_BYTES):
-        # No cell of the file can hold a D/M/Y date, so no pass over its rows is needed.
-        return set()
     proven_day_first = False
     ambiguous = []
     for sheet_row in table.rows:
@@ -305,11 +322,10 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
     return {(number, column.field) for number, column, _ in ambiguous}
 
 
-def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_cells, columns=None) -> ParsedRow | None:
+def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_cells, reader=None) -> ParsedRow | None:
     """Parse one row's cells; return None, with the errors on `validation`, if any is invalid.
 
-    `columns` is `present_columns(match, validation.context)`, computed once per file by
-    the caller."""
+    `reader` is `RowReader(match, validation.context)`, made once per file by the caller."""
     layout = match.layout
     values: dict = {}
     raw: dict = {}
@@ -334,8 +350,22 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
     number = sheet_row.number
     uncached = sheet_row.uncached_formulas
     context = validation.context
-    if columns is None:
-        columns = present_columns(match, context)
+    if reader is None:
+        reader = RowReader(match, context)
+
+    # A customer's cells repeat on each of its rows: when they equal those of an earlier
+    # valid row, that row's parsed values are reused.
+    columns = reader.columns
+    customer_cells = None
+    if reader.customer_positions and not uncached:
+        customer_cells = tuple([cells[position] if position < width else None for position in reader.customer_positions])
+        known = reader.customers.get(customer_cells)
+        if known is not None:
+            raw.update(zip(reader.customer_fields, customer_cells))
+            values.update(known)
+            columns = reader.other_columns
+            customer_cells = None
+
     for column, name, position, parse in columns:
         value = cells[position] if position < width else None
         raw[name] = value
@@ -354,6 +384,8 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
         except CellError as error:
             validation.add_error(number, column.header, value, error)
             failed = True
+    if customer_cells is not None and not failed:
+        reader.remember_customer(customer_cells, values)
 
     currency = values.get("currency")
     if currency:
@@ -436,10 +468,6 @@ CELL_PARSERS = {
 }
 
 
-# Bytes of a D/M/Y date cell that parsing.PARTS_DATE would match. A CSV file without
-# them needs no pass to prove its date order.
-DMY_DATE_BYTES = re.compile(rb"(?<![0-9])[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}(?![0-9])")
-
 # Rows are reported to the progress callback at least this often.
 PROGRESS_EVERY = 1000
 # Builders of layouts with one row per invoice, whose rows can be built and planned a
@@ -487,30 +515,58 @@ PARSED_CELLS_MAX = 100_000
 PARSED_CELLS_SKIPPED_KINDS = frozenset({"amount", "url"})
 
 
-def present_columns(match: HeaderMatch, context: ParseContext) -> list[tuple]:
-    """Return (column, field, position, parser) for the layout's columns that the file
-    has, in parse order. The parser takes (column, value, row so far, context).
+class RowReader:
+    """How `parse_row` reads the rows of one file: the layout's columns that the file has,
+    in parse order, each as (column, field, position, parser), where the parser takes
+    (column, value, row so far, context).
 
-    Call it once the file's date order is settled: the parsers of repeating columns keep
-    their results for the rest of the file."""
-    layout = match.layout
-    columns = []
-    for column in parse_order(layout):
-        if column.field not in match.positions:
-            continue
-        if column.field == layout.key_field or column.kind in PARSED_CELLS_SKIPPED_KINDS:
-            parse = CELL_PARSERS[column.kind]
-        else:
-            parse = cached_parser(column.kind)
-        columns.append((column, column.field, match.positions[column.field], parse))
-    return columns
+    Make it once the file's date order is settled, because the parsers of repeating
+    columns keep their results for the rest of the file. It also keeps the parsed
+    customer columns (CUSTOMER_FIELDS other than the row's key) of valid rows, by their
+    cells, at most PARSED_CELLS_MAX of them.
+    """
+
+    def __init__(self, match: HeaderMatch, context: ParseContext, *, guard_date_order: bool = False):
+        layout = match.layout
+        # Without a proven or chosen order, a D/M/Y date stops the pass (DateOrderNeeded).
+        guard_dates = guard_date_order and context.date_order not in (DAY_FIRST, MONTH_FIRST)
+        self.columns = []
+        for column in parse_order(layout):
+            if column.field not in match.positions:
+                continue
+            if column.field == layout.key_field or column.kind in PARSED_CELLS_SKIPPED_KINDS:
+                parse = CELL_PARSERS[column.kind]
+            elif column.kind == "date" and guard_dates:
+                parse = cached_parser(column.kind, parser=parse_date_unless_dmy)
+            else:
+                parse = cached_parser(column.kind)
+            self.columns.append((column, column.field, match.positions[column.field], parse))
+
+        customer_columns = [item for item in self.columns if item[1] in CUSTOMER_FIELDS and item[1] != layout.key_field]
+        self.other_columns = [item for item in self.columns if item not in customer_columns]
+        self.customer_fields = tuple(item[1] for item in customer_columns)
+        # Fewer than two columns would save nothing.
+        self.customer_positions = tuple(item[2] for item in customer_columns) if len(customer_columns) > 1 else ()
+        self.customers: dict[tuple, dict] = {}
+
+    def remember_customer(self, cells: tuple, values: dict) -> None:
+        if len(self.customers) >= PARSED_CELLS_MAX:
+            self.customers.clear()
+        self.customers[cells] = {name: values[name] for name in self.customer_fields}
 
 
-def cached_parser(kind: str):
-    """Return CELL_PARSERS[kind] with its results (or CellError) kept per cell, for one
-    column of one file. The cell's type is part of the key because True == 1 == 1.0 in
-    Python, and a phone's key has the row's country, which reads numbers without +."""
-    parser = CELL_PARSERS[kind]
+def parse_date_unless_dmy(column, value, parsed_so_far: dict, context: ParseContext):
+    if parsing.date_parts(value):
+        raise DateOrderNeeded(value)
+    return CELL_PARSERS["date"](column, value, parsed_so_far, context)
+
+
+def cached_parser(kind: str, parser=None):
+    """Return `parser` (by default CELL_PARSERS[kind]) with its results (or CellError)
+    kept per cell, for one column of one file. The cell's type is part of the key because
+    True == 1 == 1.0 in Python, and a phone's key has the row's country, which reads
+    numbers without +."""
+    parser = parser or CELL_PARSERS[kind]
     results: dict = {}
 
     def parse(column, value, parsed_so_far: dict, context: ParseContext):

@@ -40,10 +40,6 @@ SHEET_SCAN_CHUNK = 1 << 20
 SHEET_SCAN_OVERLAP = 256
 
 
-# Codecs that write ASCII characters as the same single bytes.
-ASCII_COMPATIBLE_CODECS = frozenset({"utf-8", "utf-8-sig", "cp1252", "ascii", "latin-1", "iso8859-1", "iso8859-15"})
-
-
 def unescape_formula(cell):
     if isinstance(cell, str) and cell.startswith(ESCAPED_FORMULA_PREFIXES):
         return cell[1:]
@@ -247,13 +243,6 @@ class CsvRecords:
         if self.length is not None:
             return self.length
         return max(self.data.count(b"\n") + (not self.data.endswith(b"\n")) - self.skip, 0)
-
-    def bytes_may_match(self, pattern: "re.Pattern[bytes]") -> bool:
-        """Return False only when no cell can match `pattern`: the file's codec writes
-        ASCII characters as ASCII bytes and its bytes do not contain a match."""
-        if self.codec not in ASCII_COMPATIBLE_CODECS:
-            return True
-        return pattern.search(self.data) is not None
 
     def __len__(self) -> int:
         if self.length is None:

@@ -281,7 +281,15 @@ def plan_file(record: ImportRecord, table, match, context, progress):
         validation.rows.clear()
         validation.skipped.clear()
 
-    validation = pipeline.validate(table, match, context=context, progress=progress, on_rows=plan_rows)
+    try:
+        validation = pipeline.validate(
+            table, match, context=context, progress=progress, on_rows=plan_rows, prove_date_order=False
+        )
+    except pipeline.DateOrderNeeded:
+        # The file has D/M/Y dates: plan it again after a pass that proves their order.
+        record.entries.all().delete()
+        writer = plan_store.PlanWriter(record)
+        validation = pipeline.validate(table, match, context=context, progress=progress, on_rows=plan_rows)
     record.row_count = validation.row_count
     snapshot = None
     if record.is_snapshot:
