@@ -140,8 +140,10 @@ class Validation:
     errors: list[tuple[int, int, str]] = field(default_factory=list)  # (row, column position, message)
     warnings: list[str] = field(default_factory=list)
     # Key cell of every row that has one, refused rows included: a snapshot closes only
-    # invoices missing from the file, never those whose row was refused.
+    # invoices missing from the file, never those whose row was refused. Collected only
+    # when `keep_file_keys` is set, because other imports do not need them.
     file_keys: set[str] = field(default_factory=set)
+    keep_file_keys: bool = True
     # Key -> numbers of refused rows with that key, for rows that depend on them.
     refused_keys: dict[str, list[int]] = field(default_factory=dict)
     # Entries for valid rows that cannot be applied without a refused row.
@@ -149,7 +151,10 @@ class Validation:
     progress: Callable[[int, int], None] | None = None
     # Invoice key -> first row, and customer key -> (first row, details), of the rows kept.
     first_row_of_key: dict[str, int] = field(default_factory=dict)
-    customer_seen: dict[str, tuple[int, dict]] = field(default_factory=dict)
+    # Customer key -> (first row, field names, values). The names tuple is shared by the
+    # customers of a file, which keeps the map small in a file with many customers.
+    customer_seen: dict[str, tuple[int, tuple, tuple]] = field(default_factory=dict)
+    customer_field_names: dict[tuple, tuple] = field(default_factory=dict)
     # Customers already planned, when the rows are planned a chunk at a time.
     planned_customers: set[str] = field(default_factory=set)
 
@@ -193,6 +198,7 @@ def validate(
     progress=None,
     on_rows=None,
     prove_date_order: bool = True,
+    keep_file_keys: bool = True,
 ) -> Validation:
     """Parse and check every row of `table`; the valid rows end up in `validation.rows`.
 
@@ -210,7 +216,7 @@ def validate(
     """
     layout = match.layout
     context = context or ParseContext()
-    validation = Validation(layout=layout, row_count=0, context=context, progress=progress)
+    validation = Validation(layout=layout, row_count=0, context=context, progress=progress, keep_file_keys=keep_file_keys)
     report = progress or (lambda done, total: None)
     check_merged_cells(table, match, validation)
     if prove_date_order:
@@ -356,15 +362,16 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
     # A customer's cells repeat on each of its rows: when they equal those of an earlier
     # valid row, that row's parsed values are reused.
     columns = reader.columns
-    customer_cells = None
+    customer_key = None
     if reader.customer_positions and not uncached:
-        customer_cells = tuple([cells[position] if position < width else None for position in reader.customer_positions])
-        known = reader.customers.get(customer_cells)
+        customer_cells = [cells[position] if position < width else None for position in reader.customer_positions]
+        customer_key = reader.customer_key(customer_cells)
+        known = reader.customers.get(customer_key)
         if known is not None:
             raw.update(zip(reader.customer_fields, customer_cells))
-            values.update(known)
+            values.update(zip(reader.customer_fields, known))
             columns = reader.other_columns
-            customer_cells = None
+            customer_key = None
 
     for column, name, position, parse in columns:
         value = cells[position] if position < width else None
@@ -384,8 +391,8 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
         except CellError as error:
             validation.add_error(number, column.header, value, error)
             failed = True
-    if customer_cells is not None and not failed:
-        reader.remember_customer(customer_cells, values)
+    if customer_key is not None and not failed:
+        reader.remember_customer(customer_key, values)
 
     currency = values.get("currency")
     if currency:
@@ -407,7 +414,8 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
             values[name] = amount.quantize(Decimal(1).scaleb(-places))
 
     key = raw_key(sheet_row, match)
-    validation.file_keys.add(key)
+    if validation.keep_file_keys:
+        validation.file_keys.add(key)
     if failed:
         validation.refuse_key(key, sheet_row.number)
         return None
@@ -513,6 +521,11 @@ XERO_STATUSES = {
 # and are not kept.
 PARSED_CELLS_MAX = 100_000
 PARSED_CELLS_SKIPPED_KINDS = frozenset({"amount", "url"})
+# Joins a row's customer cells into one key: the ASCII unit separator, which text cells
+# almost never contain.
+CUSTOMER_CELL_SEPARATOR = "\x1f"
+# Kinds of customer columns whose cells repeat across customers, so their parsed cells are kept.
+FEW_VALUES_KINDS = frozenset({"country", "country_name", "customer_type", "time_zone", "stripe_locales"})
 
 
 class RowReader:
@@ -538,21 +551,41 @@ class RowReader:
                 parse = CELL_PARSERS[column.kind]
             elif column.kind == "date" and guard_dates:
                 parse = cached_parser(column.kind, parser=parse_date_unless_dmy)
+            elif self.is_customer_column(column, layout) and column.kind not in FEW_VALUES_KINDS:
+                # Names, emails and phones differ per customer, and the customer cache
+                # below covers a customer's repeated rows.
+                parse = CELL_PARSERS[column.kind]
             else:
                 parse = cached_parser(column.kind)
             self.columns.append((column, column.field, match.positions[column.field], parse))
 
-        customer_columns = [item for item in self.columns if item[1] in CUSTOMER_FIELDS and item[1] != layout.key_field]
+        customer_columns = [item for item in self.columns if self.is_customer_column(item[0], layout)]
         self.other_columns = [item for item in self.columns if item not in customer_columns]
         self.customer_fields = tuple(item[1] for item in customer_columns)
         # Fewer than two columns would save nothing.
         self.customer_positions = tuple(item[2] for item in customer_columns) if len(customer_columns) > 1 else ()
-        self.customers: dict[tuple, dict] = {}
+        # Customer cells (customer_key) -> parsed values, in `customer_fields` order.
+        self.customers: dict = {}
 
-    def remember_customer(self, cells: tuple, values: dict) -> None:
+    @staticmethod
+    def is_customer_column(column, layout: Layout) -> bool:
+        return column.field in CUSTOMER_FIELDS and column.field != layout.key_field
+
+    @staticmethod
+    def customer_key(cells: list):
+        """Return the customer cells as one string when they are text, which takes less
+        memory than a tuple of them, else as a tuple."""
+        if all(cell.__class__ is str for cell in cells):
+            joined = CUSTOMER_CELL_SEPARATOR.join(cells)
+            # A cell with the separator in it could make two rows look alike.
+            if joined.count(CUSTOMER_CELL_SEPARATOR) == len(cells) - 1:
+                return joined
+        return tuple(cells)
+
+    def remember_customer(self, key, values: dict) -> None:
         if len(self.customers) >= PARSED_CELLS_MAX:
             self.customers.clear()
-        self.customers[cells] = {name: values[name] for name in self.customer_fields}
+        self.customers[key] = tuple([values[name] for name in self.customer_fields])
 
 
 def parse_date_unless_dmy(column, value, parsed_so_far: dict, context: ParseContext):
@@ -732,7 +765,8 @@ def add_invoice_row(built, number: int, raw: dict, validation: Validation) -> bo
 
     customer_key = built.customer["external_id"]
     if customer_key in customer_seen:
-        first_number, first_details = customer_seen[customer_key]
+        first_number, first_names, first_values = customer_seen[customer_key]
+        first_details = dict(zip(first_names, first_values))
         conflict = next((name for name, value in built.customer.items() if first_details.get(name, value) != value), None)
         if conflict:
             column = layout.column(customer_columns.get(conflict, conflict))
@@ -748,7 +782,9 @@ def add_invoice_row(built, number: int, raw: dict, validation: Validation) -> bo
             validation.refuse_key(built.key, number)
             return False
     else:
-        customer_seen[customer_key] = (number, built.customer)
+        names = tuple(built.customer)
+        names = validation.customer_field_names.setdefault(names, names)
+        customer_seen[customer_key] = (number, names, tuple(built.customer.values()))
     validation.rows.append(built)
     return True
 
@@ -1023,58 +1059,54 @@ def python_value(model, name: str, value):
 APPLY_CHUNK = 5000
 
 
-def check_versions(record, customer_entries: list[dict]) -> None:
+def check_versions(record) -> None:
     """Lock the rows the plan targets and raise StalePlanError if any changed since.
 
-    Invoices are checked in SQL against the version each entry stored. Customers carry
-    their modification time as version and are few, so they are compared here.
+    Invoices are checked in SQL against the version each entry stored. A customer's
+    version is its modification time in Python's ISO format, so customers are compared
+    here, a chunk at a time, from the entries' `version` column.
     """
     from customers.models import ImportEntry
 
     source = record.source
-    targeted = ImportEntry.objects.filter(record=record, entity__in=("invoice", "payment", "close"), target_id__isnull=False).exclude(action="skip")
-    invoice_ids = targeted.values("target_id")
+    entries = ImportEntry.objects.filter(record=record)
+    targeted = entries.filter(entity__in=("invoice", "payment", "close"), target_id__isnull=False).exclude(action="skip")
     if connection.features.has_select_for_update:
         # Evaluated in the database: the ids do not come back to Python.
         with connection.cursor() as cursor:
-            locked = Invoice.objects.select_for_update().filter(pk__in=invoice_ids).values("pk")
+            locked = Invoice.objects.select_for_update().filter(pk__in=targeted.values("target_id")).values("pk")
             sql, params = locked.query.sql_with_params()
             cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
     changed_invoice = (
         targeted.annotate(current=Cast(Subquery(Invoice.objects.filter(pk=OuterRef("target_id")).values("version")), CharField()))
         .filter(Q(current__isnull=True) | ~Q(current=F("version")))
         .order_by("position")
-        .values_list("entity", "key", "row")
-        .first()
-    )
-    if changed_invoice is not None:
-        raise_stale("invoice", changed_invoice[1], changed_invoice[2])
-
-    customer_ids = [entry["id"] for entry in customer_entries if entry["id"]]
-    current_customers = {}
-    for chunk in chunks(customer_ids):
-        for customer in Customer.objects.select_for_update().filter(pk__in=chunk):
-            current_customers[customer.pk] = customer_version(customer)
-    for entry in customer_entries:
-        if entry["id"] is not None and current_customers.get(entry["id"]) != entry["version"]:
-            raise_stale("customer", entry["key"], entry["row"])
-
-    new_customers = [entry for entry in customer_entries if entry["action"] == "create"]
-    taken = load_by_key(Customer.objects.filter(source=source), "external_id", [entry["key"] for entry in new_customers])
-    for entry in new_customers:
-        if entry["key"] in taken:
-            raise_stale("customer", entry["key"], entry["row"])
-
-    new_invoice_keys = ImportEntry.objects.filter(record=record, entity="invoice", action="create").values("key")
-    taken_invoice = (
-        ImportEntry.objects.filter(record=record, entity="invoice", action="create")
-        .filter(key__in=Invoice.objects.filter(source=source, number__in=new_invoice_keys).values("number"))
-        .order_by("position")
         .values_list("key", "row")
         .first()
     )
-    if taken_invoice is not None:
-        raise_stale("invoice", *taken_invoice)
+    if changed_invoice is not None:
+        raise_stale("invoice", *changed_invoice)
+
+    stored_customers = (
+        entries.filter(entity="customer", target_id__isnull=False)
+        .order_by("position")
+        .values_list("target_id", "version", "key", "row")
+        .iterator(chunk_size=APPLY_CHUNK)
+    )
+    for chunk in batches(stored_customers, APPLY_CHUNK):
+        current = {}
+        for customer in Customer.objects.select_for_update().filter(pk__in=[target_id for target_id, *_ in chunk]):
+            current[customer.pk] = customer_version(customer)
+        for target_id, version, key, row in chunk:
+            if current.get(target_id) != version:
+                raise_stale("customer", key, row)
+
+    for entity, model, key_field in (("customer", Customer, "external_id"), ("invoice", Invoice, "number")):
+        new_rows = entries.filter(entity=entity, action="create")
+        stored_keys = model.objects.filter(source=source, **{f"{key_field}__in": new_rows.values("key")}).values(key_field)
+        taken = new_rows.filter(key__in=stored_keys).order_by("position").values_list("key", "row").first()
+        if taken is not None:
+            raise_stale(entity, *taken)
 
 
 def raise_stale(entity: str, key: str, row) -> None:
@@ -1094,21 +1126,16 @@ def apply_plan(record, *, user=None, progress=None) -> None:
 
     with transaction.atomic():
         report(0, total)
-        customer_entries = list(stored_entries(record, "customer"))
-        check_versions(record, customer_entries)
+        check_versions(record)
         if set_apply.is_supported():
-            # New rows go in with INSERT ... SELECT; Python handles the updates only.
+            # New rows go in with INSERT ... SELECT; Python reads and applies the updates only.
             set_apply.insert_customers(record)
-            customer_ids = apply_customers([entry for entry in customer_entries if entry["action"] != "create"], source)
-            new_keys = [entry["key"] for entry in customer_entries if entry["action"] == "create"]
-            customer_ids.update(load_ids_by_key(Customer.objects.filter(source=source), "external_id", new_keys))
-            del customer_entries
+            customer_ids = apply_customers(list(record.plan_entries(entity="customer", action="update")), source)
             report(total // 4, total)
             set_apply.insert_invoices(record)
             invoice_entries = record.plan_entries(entity="invoice", action="update")
         else:
-            customer_ids = apply_customers(customer_entries, source)
-            del customer_entries
+            customer_ids = apply_customers(list(stored_entries(record, "customer")), source)
             report(total // 4, total)
             invoice_entries = stored_entries(record, "invoice")
         payments_due = apply_invoices(invoice_entries, source, customer_ids, report=report, total=total)
@@ -1116,7 +1143,7 @@ def apply_plan(record, *, user=None, progress=None) -> None:
         credit_entries = list(stored_entries(record, "credit"))
         if credit_entries:
             missing = {entry["customer_key"] for entry in credit_entries} - set(customer_ids)
-            customer_ids.update(Customer.objects.filter(source=source, external_id__in=list(missing)).values_list("external_id", "pk"))
+            customer_ids.update(load_ids_by_key(Customer.objects.filter(source=source), "external_id", missing))
             entities.apply_credits(credit_entries, customer_ids)
         entities.apply_cards(list(stored_entries(record, "card")))
         entities.apply_closings(list(stored_entries(record, "close")), record, user)
@@ -1170,11 +1197,16 @@ def apply_invoices(
     entries: Iterable[dict], source: Source, customer_ids: dict[str, int], *, report=None, total: int = 0
 ) -> list[tuple[Invoice, Decimal]]:
     """Create and update invoices, APPLY_CHUNK entries at a time; return the (invoice,
-    amount) payments to record."""
+    amount) payments to record. `customer_ids` maps customer keys to ids; keys it lacks
+    are looked up and added."""
     payments_due = []
     index = 0
     for chunk in batches(entries, APPLY_CHUNK):
         new_invoices = []
+        moved_to = {entry["fields"]["customer"][1] for entry in chunk if "customer" in entry.get("fields", ())}
+        if moved_to - customer_ids.keys():
+            customers = Customer.objects.filter(source=source)
+            customer_ids.update(load_ids_by_key(customers, "external_id", moved_to - customer_ids.keys()))
         stored = in_bulk(Invoice.objects.all(), [entry["id"] for entry in chunk if entry.get("id") and entry["action"] != "skip"])
         for entry in chunk:
             index += 1

@@ -97,20 +97,72 @@ def is_blank(value) -> bool:
 def read_table(path, *, file_name: str | None = None, encoding: str | None = None, delimiter: str | None = None) -> Table:
     """Read a CSV or XLSX file; the format comes from the content, not the file name.
 
-    `encoding` and `delimiter` override the detection for CSV files.
+    `encoding` and `delimiter` override the detection for CSV files. A CSV file is read
+    in chunks and its rows again at each pass, so its bytes are never all in memory.
     """
-    data = Path(path).read_bytes()
-    if data.startswith(XLSX_SIGNATURE):
-        return read_xlsx(data)
+    path = Path(path)
+    with open(path, "rb") as handle:
+        signature = handle.read(len(XLSX_SIGNATURE))
+    if signature == XLSX_SIGNATURE:
+        return read_xlsx(path.read_bytes())
     name = (file_name or str(path)).lower()
     if name.endswith((".xls", ".ods", ".numbers")):
         raise ImportFileError(f"{Path(name).name} is not a CSV or XLSX file; save it as CSV (UTF-8) or Excel Workbook (.xlsx)")
-    return read_csv(data, encoding=encoding, delimiter=delimiter)
+    return read_csv(path, encoding=encoding, delimiter=delimiter)
 
 
-def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
+# Bytes decoded at a time while the encoding is checked.
+DECODE_CHUNK = 1 << 20
+
+
+def byte_chunks(source: "bytes | Path"):
+    if isinstance(source, Path):
+        with open(source, "rb") as handle:
+            while chunk := handle.read(DECODE_CHUNK):
+                yield chunk
+    else:
+        for start in range(0, len(source), DECODE_CHUNK):
+            yield source[start : start + DECODE_CHUNK]
+
+
+class DecodeFailure(Exception):
+    def __init__(self, offset: int, byte: int):
+        super().__init__(offset, byte)
+        self.offset = offset
+        self.byte = byte
+
+
+def decode_head(source: "bytes | Path", codec: str) -> tuple[str, bool]:
+    """Decode the whole source with `codec`, one chunk at a time, keeping only the text of
+    the first chunk. Returns (that text, whether any character is not whitespace);
+    raises DecodeFailure with the offset and value of the first invalid byte."""
+    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+    head = None
+    has_text = False
+    consumed = 0
+    for chunk in byte_chunks(source):
+        pending = decoder.getstate()[0]
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as error:
+            raise DecodeFailure(consumed - len(pending) + error.start, error.object[error.start]) from None
+        consumed += len(chunk)
+        if head is None:
+            head = text
+        has_text = has_text or bool(text.strip())
+    pending = decoder.getstate()[0]
+    try:
+        text = decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        raise DecodeFailure(consumed - len(pending) + error.start, error.object[error.start]) from None
+    has_text = has_text or bool(text.strip())
+    return (head if head is not None else text), has_text
+
+
+def detect_encoding(source: "bytes | Path", encoding: str | None = None) -> tuple[str, str, bool]:
     """Decode as UTF-16 when the file starts with its byte order mark, else as UTF-8 (with
-    or without BOM), else as Windows-1252, and return (text, encoding).
+    or without BOM), else as Windows-1252. Returns (encoding, the text of the first
+    chunk, whether the file has any text that is not whitespace).
 
     Windows-1252 leaves five byte values undefined, so bytes that are neither valid UTF-8
     nor Windows-1252 raise ImportFileError instead of producing mojibake. A given
@@ -122,32 +174,36 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         except LookupError:
             raise ImportFileError(f'unknown encoding "{encoding}"; use utf-8 or windows-1252') from None
         try:
-            text = data.decode("utf-8-sig" if name == "utf-8" else name)
-        except UnicodeDecodeError as error:
+            head, has_text = decode_head(source, "utf-8-sig" if name == "utf-8" else name)
+        except DecodeFailure as failure:
             raise ImportFileError(
-                f"the file is not valid {encoding} text (byte 0x{data[error.start]:02x} at offset {error.start}); "
+                f"the file is not valid {encoding} text (byte 0x{failure.byte:02x} at offset {failure.offset}); "
                 "choose another encoding or let the import detect it"
             ) from None
-        return text, "windows-1252" if name == "cp1252" else name
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "windows-1252" if name == "cp1252" else name, head, has_text
+    start = next(byte_chunks(source), b"")
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # Excel's "Unicode Text" export: UTF-16 with a byte order mark, tab-separated.
         try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError as error:
+            head, has_text = decode_head(source, "utf-16")
+        except DecodeFailure as failure:
             raise ImportFileError(
-                f"the file starts as UTF-16 text but byte offset {error.start} is not; save it again as CSV (UTF-8)"
+                f"the file starts as UTF-16 text but byte offset {failure.offset} is not; save it again as CSV (UTF-8)"
             ) from None
+        return "utf-16", head, has_text
     try:
-        return data.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
+        head, has_text = decode_head(source, "utf-8-sig")
+        return "utf-8", head, has_text
+    except DecodeFailure:
         pass
     try:
-        return data.decode("cp1252"), "windows-1252"
-    except UnicodeDecodeError as error:
+        head, has_text = decode_head(source, "cp1252")
+    except DecodeFailure as failure:
         raise ImportFileError(
-            f"the file is neither UTF-8 nor Windows-1252 text (byte 0x{data[error.start]:02x} at offset "
-            f"{error.start}); save it as CSV (UTF-8) and import it again"
+            f"the file is neither UTF-8 nor Windows-1252 text (byte 0x{failure.byte:02x} at offset "
+            f"{failure.offset}); save it as CSV (UTF-8) and import it again"
         ) from None
+    return "windows-1252", head, has_text
 
 
 def sniff_delimiter(lines: list[str]) -> str:
@@ -182,17 +238,18 @@ def first_lines(text: str, count: int) -> list[str]:
         size *= 4
 
 
-def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None = None) -> Table:
-    text, encoding_used = decode_text(data, encoding)
-    if not text.strip():
+def read_csv(source: "bytes | Path", *, encoding: str | None = None, delimiter: str | None = None) -> Table:
+    """Read a CSV file from its path, or from its bytes."""
+    encoding_used, head, has_text = detect_encoding(source, encoding)
+    if not has_text:
         raise ImportFileError("the file is empty; export the sheet with its header row")
     if delimiter is None:
-        delimiter = sniff_delimiter(first_lines(text, 30))
+        delimiter = sniff_delimiter(first_lines(head, 30))
     elif len(delimiter) != 1:
         raise ImportFileError(f'the delimiter "{delimiter}" is not one character; use , or ; or a tab')
-    del text
+    del head
     codec = {"utf-8": "utf-8-sig", "windows-1252": "cp1252"}.get(encoding_used, encoding_used)
-    records = CsvRecords(data, codec, delimiter)
+    records = CsvRecords(source, codec, delimiter)
     if not records:
         raise ImportFileError("the file is empty; export the sheet with its header row")
 
@@ -203,12 +260,14 @@ def read_csv(data: bytes, *, encoding: str | None = None, delimiter: str | None 
 class CsvRecords:
     """The non-blank records of a CSV file from the `skip`-th on, as SheetRows.
 
-    Each iteration reads the file's bytes again, as a stream, so the rows of a large file
-    are never all in memory at once. The length is counted by the first full iteration.
-    A malformed record raises ImportFileError when the iteration reaches it.
+    Each iteration reads the file (or its bytes) again, as a stream, so the rows of a
+    large file are never all in memory at once. The length is counted by the first full
+    iteration. A malformed record raises ImportFileError when the iteration reaches it.
+    NOTE: a file changed on disk between two passes gives the second pass its new rows;
+    the import services read files that the admin stored or that the CLI was given.
     """
 
-    def __init__(self, data: bytes, codec: str, delimiter: str, skip: int = 0):
+    def __init__(self, data: "bytes | Path", codec: str, delimiter: str, skip: int = 0):
         self.data = data
         self.codec = codec
         self.delimiter = delimiter
@@ -218,7 +277,8 @@ class CsvRecords:
     def __iter__(self):
         # csv.reader returns one record per row, with [] for a blank line and a multi-line
         # quoted cell inside a single record, so the record index is the spreadsheet row.
-        stream = io.TextIOWrapper(io.BytesIO(self.data), encoding=self.codec, newline="")
+        binary = open(self.data, "rb") if isinstance(self.data, Path) else io.BytesIO(self.data)
+        stream = io.TextIOWrapper(binary, encoding=self.codec, newline="")
         reader = csv.reader(stream, delimiter=self.delimiter)
         present = 0
         try:
@@ -235,6 +295,8 @@ class CsvRecords:
                 yield SheetRow(number=number, cells=cells)
         except csv.Error as error:
             raise ImportFileError(f"the CSV file is malformed near line {reader.line_num}: {error}; export it again") from None
+        finally:
+            stream.close()
         self.length = max(present - self.skip, 0)
 
     def estimated_length(self) -> int:
@@ -242,7 +304,16 @@ class CsvRecords:
         counts blank rows and the lines inside multi-line cells too."""
         if self.length is not None:
             return self.length
-        return max(self.data.count(b"\n") + (not self.data.endswith(b"\n")) - self.skip, 0)
+        if isinstance(self.data, Path):
+            with open(self.data, "rb") as handle:
+                lines = 0
+                ends_with_newline = False
+                while chunk := handle.read(1 << 20):
+                    lines += chunk.count(b"\n")
+                    ends_with_newline = chunk.endswith(b"\n")
+        else:
+            lines, ends_with_newline = self.data.count(b"\n"), self.data.endswith(b"\n")
+        return max(lines + (not ends_with_newline) - self.skip, 0)
 
     def __len__(self) -> int:
         if self.length is None:

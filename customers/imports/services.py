@@ -283,13 +283,21 @@ def plan_file(record: ImportRecord, table, match, context, progress):
 
     try:
         validation = pipeline.validate(
-            table, match, context=context, progress=progress, on_rows=plan_rows, prove_date_order=False
+            table,
+            match,
+            context=context,
+            progress=progress,
+            on_rows=plan_rows,
+            prove_date_order=False,
+            keep_file_keys=record.is_snapshot,
         )
     except pipeline.DateOrderNeeded:
         # The file has D/M/Y dates: plan it again after a pass that proves their order.
         record.entries.all().delete()
         writer = plan_store.PlanWriter(record)
-        validation = pipeline.validate(table, match, context=context, progress=progress, on_rows=plan_rows)
+        validation = pipeline.validate(
+            table, match, context=context, progress=progress, on_rows=plan_rows, keep_file_keys=record.is_snapshot
+        )
     record.row_count = validation.row_count
     snapshot = None
     if record.is_snapshot:
