@@ -26,7 +26,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -47,6 +47,8 @@ IMPORT_PERMISSION = "customers.add_importrecord"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 UPLOAD_SUFFIXES = (".csv", ".txt", ".xlsx")
 PREVIEW_ROWS_PER_GROUP = 100
+# Characters of the CSV download sent at a time.
+DOWNLOAD_CHUNK = 1 << 16
 SAVED_LAYOUT_PREFIX = "saved:"
 # Record fields that can hold one entry per row; the progress views polled every 2 s skip them.
 LARGE_FIELDS = ("plan_summary", "changes", "warnings")
@@ -264,8 +266,8 @@ class ImportRecordAdmin(DunningModelAdmin):
         if jobs.is_in_progress(record):
             return redirect("admin:customers_importrecord_progress", object_id=record.pk)
         layout = LAYOUTS.get(record.layout)
-        entries = plan_entries(record)
-        closing = closing_summary(record, entries)
+        closing = closing_summary(record)
+        blocked_notes = [entry.get("note", "") for entry in plan_entries(record, "blocked")]
         can_import = request.user.has_perm(IMPORT_PERMISSION)
         context = {
             **self.admin_site.each_context(request),
@@ -274,14 +276,14 @@ class ImportRecordAdmin(DunningModelAdmin):
             "record": record,
             "layout_title": layout.title if layout else "",
             "count_rows": services.ordered_counts(record.counts),
-            "change_groups": change_groups(entries),
+            "change_groups": change_groups(plan_entries(record)),
             "errors_shown": record.errors[:PREVIEW_ROWS_PER_GROUP],
             "warnings_shown": record.warnings[:PREVIEW_ROWS_PER_GROUP],
             "closing": closing,
             "can_confirm": record.status == ImportRecord.Status.PREVIEWED and can_import,
-            "blocked_notes": [entry.get("note", "") for entry in entries if entry.get("entity") == "blocked"],
+            "blocked_notes": blocked_notes,
             "detected": (record.counts or {}).get("detected") or {},
-            "can_hold_back": can_hold_back(record, entries) and services.user_is_manager(request.user),
+            "can_hold_back": can_hold_back(record, has_blocked=bool(blocked_notes)) and services.user_is_manager(request.user),
             "preview_limit": PREVIEW_ROWS_PER_GROUP,
         }
         return TemplateResponse(request, "admin/customers/importrecord/import_preview.html", context)
@@ -289,13 +291,7 @@ class ImportRecordAdmin(DunningModelAdmin):
     def download_csv_view(self, request, object_id):
         self.check_view_permission(request)
         record = get_object_or_404(ImportRecord, pk=object_id)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(DOWNLOAD_COLUMNS)
-        for row in download_rows(record):
-            writer.writerow([escape_formula(value) for value in row])
-        # A BOM lets Excel open the UTF-8 file with the right characters.
-        response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(csv_download_chunks(record), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{download_name(record)}.csv"'
         return response
 
@@ -333,7 +329,7 @@ class ImportRecordAdmin(DunningModelAdmin):
         confirm_closing = request.POST.get("confirm_closing") == "1"
         preview_url = reverse("admin:customers_importrecord_preview", args=[record.pk])
 
-        closing = closing_summary(record, plan_entries(record))
+        closing = closing_summary(record)
         if closing["needs_second_confirmation"] and not confirm_closing:
             self.message_user(
                 request,
@@ -476,33 +472,38 @@ def progress_data(record: ImportRecord) -> dict:
     }
 
 
-def plan_entries(record: ImportRecord) -> list[dict]:
-    """Return the full plan of a preview, or the stored changes of an older record."""
-    return record.plan or record.changes or []
+def plan_entries(record: ImportRecord, *entities: str):
+    """Yield the stored plan of a preview, a few thousand entries at a time, or the stored
+    changes of a record that has no plan; only those of `entities` when some are given."""
+    if record.entries.exists():
+        yield from record.plan_entries(**({"entity__in": entities} if entities else {}))
+    else:
+        yield from (entry for entry in record.changes or [] if not entities or entry.get("entity") in entities)
 
 
-def closing_summary(record: ImportRecord, entries: list[dict]) -> dict:
+def closing_summary(record: ImportRecord) -> dict:
     """Count the invoices a snapshot import would close, and whether that needs a second confirmation.
 
     The open count is the one the preview stored, which `import_confirm` checks too.
     """
-    closing = [entry for entry in entries if entry.get("entity") == "close"]
+    if record.entries.exists():
+        closing = record.entries.filter(entity="close").count()
+    else:
+        closing = sum(1 for entry in record.changes or [] if entry.get("entity") == "close")
     open_count = ((record.counts or {}).get("snapshot") or {}).get("open", 0)
     return {
-        "count": len(closing),
+        "count": closing,
         "open": open_count,
-        "percent": round(100 * len(closing) / open_count) if open_count else 0,
-        "needs_second_confirmation": entities.closing_needs_confirmation(len(closing), open_count),
+        "percent": round(100 * closing / open_count) if open_count else 0,
+        "needs_second_confirmation": entities.closing_needs_confirmation(closing, open_count),
     }
 
 
-def can_hold_back(record: ImportRecord, entries: list[dict]) -> bool:
+def can_hold_back(record: ImportRecord, *, has_blocked: bool) -> bool:
     """Return True when a refused preview has valid rows that can be applied without the refused ones."""
-    if record.status != ImportRecord.Status.REFUSED or not record.errors:
+    if record.status != ImportRecord.Status.REFUSED or not record.errors or has_blocked:
         return False
-    if any(entry.get("entity") == "blocked" for entry in entries):
-        return False
-    return bool(entries)
+    return record.entries.exists()
 
 
 def counts_text(counts: dict) -> str:
@@ -521,7 +522,7 @@ def change_fields(entry: dict) -> list[tuple[str, object, object]]:
     ]
 
 
-def change_groups(entries: list[dict]) -> list[dict]:
+def change_groups(entries) -> list[dict]:
     """Group plan entries by entity and action, keeping the first rows of each group."""
     groups: dict[tuple[str, str], dict] = {}
     for entry in entries:
@@ -575,6 +576,23 @@ def download_rows(record: ImportRecord):
         for message in messages_list or []:
             match = ROW_IN_MESSAGE.match(str(message))
             yield [kind, "", int(match.group(1)) if match else "", "", "", str(message)]
+
+
+def csv_download_chunks(record: ImportRecord):
+    """Yield the CSV download of an import in pieces of about DOWNLOAD_CHUNK characters,
+    so that a large plan is never one string in memory."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    # A BOM lets Excel open the UTF-8 file with the right characters.
+    buffer.write("\ufeff")
+    writer.writerow(DOWNLOAD_COLUMNS)
+    for row in download_rows(record):
+        writer.writerow([escape_formula(value) for value in row])
+        if buffer.tell() >= DOWNLOAD_CHUNK:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def download_name(record: ImportRecord) -> str:

@@ -170,7 +170,7 @@ def test_preview_shows_first_100_per_group(client, data_staff):
 
 
 def read_csv_download(response) -> list[dict]:
-    text = response.content.decode("utf-8-sig")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(text)))
 
 
