@@ -406,10 +406,8 @@ class ImportEntry(models.Model):
     parse every entry on write, and most entries are read back once. The other columns
     copy the parts of the entry that queries filter on.
 
-    On PostgreSQL the table is UNLOGGED, as staging tables usually are: writing a large
-    plan skips the write-ahead log, and a crash of the database server empties the
-    table. Confirm compares the stored entries with the count the preview wrote and asks
-    for a new preview when they differ.
+    Once the plan is applied, the entries of rows it left unchanged are deleted: they
+    are only counted. The others stay as the import's record of its per-row changes.
     """
 
     READ_CHUNK = 5000

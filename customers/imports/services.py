@@ -401,6 +401,8 @@ def import_confirm(
             if summary["changes_omitted"]:
                 record.counts = {**record.counts, "changes_not_stored": summary["changes_omitted"]}
             record.save(update_fields=["status", "applied_at", "changes", "counts", "confirmed_by", "hold_back_refused"])
+            # Rows the import left as they were are counted; their entries say nothing more.
+            record.entries.filter(action="unchanged").delete()
     except pipeline.StalePlanError as error:
         ImportRecord.objects.filter(pk=record.pk).update(status=ImportRecord.Status.STALE, errors=[str(error)])
         logger.info("Import %s is stale: %s", record.pk, error)
@@ -419,13 +421,12 @@ def import_confirm(
 
 
 def check_plan_complete(record: ImportRecord) -> None:
-    """Raise ImportStateError when the record has fewer stored entries than its preview
-    wrote, as after a crash of the PostgreSQL server, which empties unlogged tables."""
+    """Raise ImportStateError when the record has another number of stored entries than
+    its preview wrote, for example after entries were deleted by hand."""
     expected = (record.plan_summary or {}).get("entries")
     if expected is not None and record.entries.count() != expected:
         raise ImportStateError(
-            f"the stored plan of import {record.pk} is incomplete, which happens when the database restarts "
-            "after a preview; upload the file again for a new preview"
+            f"the stored plan of import {record.pk} is incomplete; upload the file again for a new preview"
         )
 
 

@@ -35,17 +35,6 @@ def move_entries_to_plans(apps, schema_editor):
         record.save(update_fields=["plan"])
 
 
-def set_entries_unlogged(apps, schema_editor):
-    """Keep plan entries out of PostgreSQL's write-ahead log (see ImportEntry)."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE customers_importentry SET UNLOGGED")
-
-
-def set_entries_logged(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE customers_importentry SET LOGGED")
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -76,7 +65,6 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['record', 'entity', 'position'], name='import_entry_entity_idx')],
             },
         ),
-        migrations.RunPython(set_entries_unlogged, set_entries_logged),
         migrations.RunPython(move_plans_to_entries, move_entries_to_plans),
         migrations.RemoveField(
             model_name='importrecord',
