@@ -5,8 +5,6 @@ live in `pipeline`. Xero exports one row per line item, and QuickBooks' A/R Agin
 report mixes invoices, credit memos and unapplied payments with its own report rows.
 """
 
-from collections import defaultdict
-
 from customers.imports import parsing, pipeline
 from customers.imports.errors import CellError
 from customers.imports.pipeline import CardRow, CreditRow, InvoiceRow, ParsedRow, Validation
@@ -36,10 +34,23 @@ QUICKBOOKS_PAYMENT = "payment"
 
 
 def build_xero_rows(parsed_rows: list[ParsedRow], validation: Validation) -> None:
-    """Combine the line-item rows of each Xero invoice or credit note into one row."""
-    lines_by_key: dict[str, list[ParsedRow]] = defaultdict(list)
+    """Combine the line-item rows of each Xero invoice or credit note into one row.
+
+    Built a chunk at a time, an invoice's lines wait in `validation.pending_lines` until
+    its last row in the file (`validation.last_row_of_key`) has been read, wherever its
+    lines are. The last call, `validation.final_build`, builds what is still waiting: an
+    invoice whose last row was refused.
+    """
+    pending = validation.pending_lines
     for parsed in parsed_rows:
-        lines_by_key[parsed.values["invoice_number"]].append(parsed)
+        pending.setdefault(parsed.values["invoice_number"], []).append(parsed)
+
+    if validation.final_build or validation.last_row_of_key is None:
+        complete = list(pending)
+    else:
+        last_rows = validation.last_row_of_key
+        complete = [key for key, lines in pending.items() if lines[-1].number >= last_rows.get(key, 0)]
+    lines_by_key = {key: pending.pop(key) for key in complete}
 
     for key, lines in lines_by_key.items():
         refused_lines = validation.refused_keys.get(key)

@@ -157,6 +157,11 @@ class Validation:
     customer_field_names: dict[tuple, tuple] = field(default_factory=dict)
     # Customers already planned, when the rows are planned a chunk at a time.
     planned_customers: set[str] = field(default_factory=set)
+    # For GROUPED_BUILDERS built in chunks: the last row of each key in the file, the
+    # lines kept until then, and whether the builder is called for the last time.
+    last_row_of_key: dict[str, int] | None = None
+    pending_lines: dict[str, list] = field(default_factory=dict)
+    final_build: bool = True
 
     def tick(self, index: int) -> None:
         """Report planning progress every PROGRESS_EVERY rows."""
@@ -235,6 +240,9 @@ def validate(
     if chunk_rows:
         # Planning a chunk must not report its own row numbers: the rows read do.
         validation.progress = None
+        if layout.builder in GROUPED_BUILDERS:
+            validation.last_row_of_key = last_row_of_keys(rows, match, skip_row, context)
+            validation.final_build = False
 
     reader = RowReader(match, context, guard_date_order=not prove_date_order)
     parsed_rows = []
@@ -256,6 +264,7 @@ def validate(
     total = validation.row_count = index
     report(total, total)
 
+    validation.final_build = True
     build(parsed_rows, validation)
     if on_rows is not None:
         on_rows(validation)
@@ -422,6 +431,25 @@ def parse_row(sheet_row, match: HeaderMatch, validation: Validation, ambiguous_c
     return ParsedRow(number=sheet_row.number, values=values, raw=raw)
 
 
+def last_row_of_keys(rows, match: HeaderMatch, skip_row, context: ParseContext) -> dict[str, int]:
+    """Return the number of the last row of each key, parsed as `parse_row` parses it."""
+    column = match.layout.column(match.layout.key_field)
+    position = match.positions[column.field]
+    parse = CELL_PARSERS[column.kind]
+    last_rows = {}
+    for sheet_row in rows:
+        if skip_row is not None and skip_row(sheet_row, match):
+            continue
+        cells = sheet_row.cells
+        value = cells[position] if position < len(cells) else None
+        try:
+            key = parse(column, value, {}, context)
+        except CellError:
+            continue  # A row with an invalid key is refused and never waits for others.
+        last_rows[key] = sheet_row.number
+    return last_rows
+
+
 def raw_key(sheet_row, match: HeaderMatch) -> str:
     """Return the row's key cell as text (invoice number, customer or card id), or ""."""
     position = match.positions.get(match.layout.key_field)
@@ -478,9 +506,13 @@ CELL_PARSERS = {
 
 # Rows are reported to the progress callback at least this often.
 PROGRESS_EVERY = 1000
-# Builders of layouts with one row per invoice, whose rows can be built and planned a
-# chunk at a time. Xero's line items and QuickBooks' report rows need the whole file.
-CHUNKED_BUILDERS = frozenset({"template", "stripe"})
+# Builders whose rows can be built and planned a chunk at a time: one row per invoice
+# or credit, checked against earlier rows through maps on the validation. Xero's builder
+# keeps an invoice's lines until its last line (`Validation.last_row_of_key`). Payments,
+# customers and cards files are built whole.
+CHUNKED_BUILDERS = frozenset({"template", "stripe", "quickbooks", "xero"})
+# Builders that combine the rows of one key, and so need the last row of each key.
+GROUPED_BUILDERS = frozenset({"xero"})
 CHUNK_ROWS = 5000
 
 XERO_INVOICE = "invoice"
@@ -890,8 +922,10 @@ def plan_invoices(validation: Validation, source: Source) -> list[dict]:
     rows = validation.rows
     invoice_rows = [row for row in rows if isinstance(row, InvoiceRow)]
     credit_rows = [row for row in rows if isinstance(row, CreditRow)]
-    # Customers planned by an earlier chunk of the file are not looked up again.
+    # Customers planned by an earlier chunk of the file are not looked up again, except
+    # those of credits, which are matched to the customer's stored credits.
     customer_keys = {row.customer["external_id"] for row in rows} - validation.planned_customers
+    customer_keys |= {row.customer["external_id"] for row in credit_rows}
     customers = load_by_key(Customer.objects.filter(source=source), "external_id", customer_keys)
     invoices = load_by_key(Invoice.objects.filter(source=source).select_related("customer"), "number", [row.key for row in invoice_rows])
 
