@@ -1,8 +1,10 @@
-"""Xero and QuickBooks files built and planned a few rows at a time: the sample files
-give the same result with any chunk size, an invoice's lines are combined wherever they
-are in the file, and credits are matched to stored ones in every chunk."""
+"""Xero, QuickBooks and payments files built and planned a few rows at a time: the
+sample files give the same result with any chunk size, an invoice's lines are combined
+wherever they are in the file, credits are matched to stored ones in every chunk, and a
+payments file's checks across rows still cover the whole file."""
 
 import csv
+import datetime
 import io
 from decimal import Decimal
 from pathlib import Path
@@ -12,8 +14,10 @@ import pytest
 
 from customers.imports import pipeline
 from customers.imports.services import import_file
-from customers.models import Customer, CustomerCredit, ImportRecord, Invoice
+from customers.models import Customer, CustomerCredit, ImportRecord, Invoice, Payment
 from tests import test_import_quickbooks, test_import_xero
+from tests.factories import CustomerFactory, InvoiceFactory, SourceFactory
+from tests.import_helpers import PAYMENT_HEADER, write_csv
 
 FILES = Path(__file__).parent / "files"
 
@@ -107,3 +111,51 @@ def test_quickbooks_credits_in_chunks_matched_on_reimport(monkeypatch):
     assert record.counts["credits"] == {"created": 0, "updated": 0, "unchanged": 2}
     assert CustomerCredit.objects.count() == credits_before
     assert Customer.objects.filter(external_id="Bill's Windsurf Shop").count() == 1
+
+
+# Payments files ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def invoice():
+    source = SourceFactory(name="Spreadsheet")
+    return InvoiceFactory(customer=CustomerFactory(source=source), source=source, number="INV-1", amount=Decimal("100.00"), currency="GBP")
+
+
+def import_payments(tmp_path, rows, name="payments.csv"):
+    path = write_csv(tmp_path / name, PAYMENT_HEADER, rows)
+    return import_file(path, kind="payments", source_name="Spreadsheet")
+
+
+def test_payment_reference_twice_in_chunks_names_both_rows(tmp_path, monkeypatch, invoice):
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 1)
+    rows = [
+        ["INV-1", "10.00", "2026-11-20", "R-1", "", ""],
+        ["INV-1", "10.00", "2026-11-21", "R-2", "", ""],
+        ["INV-1", "10.00", "2026-11-22", "R-1", "", ""],
+    ]
+
+    record = import_payments(tmp_path, rows)
+
+    assert record.errors == [
+        'row 4, column "reference", value "R-1": the same payment reference for this invoice is also in row 2; '
+        "keep one row per payment"
+    ]
+
+
+def test_inferred_payments_upgraded_once_across_chunks(tmp_path, monkeypatch, invoice):
+    """Two payments of the same amount in different chunks upgrade two inferred payments."""
+    first, second = (
+        Payment.objects.create(
+            invoice=invoice, customer=invoice.customer, amount=Decimal("30.00"), paid_on=datetime.date(2026, 11, day), origin=Payment.Origin.INVOICE_FILE
+        )
+        for day in (1, 2)
+    )
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 1)
+    rows = [["INV-1", "30.00", "2026-11-20", "BACS-1", "", ""], ["INV-1", "30.00", "2026-11-21", "BACS-2", "", ""]]
+
+    record = import_payments(tmp_path, rows)
+
+    assert record.status == ImportRecord.Status.APPLIED, record.errors
+    assert record.counts["payments"] == {"recorded": 0, "skipped": 0, "upgraded": 2}
+    assert dict(Payment.objects.values_list("pk", "reference")) == {first.pk: "BACS-1", second.pk: "BACS-2"}

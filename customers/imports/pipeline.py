@@ -155,6 +155,10 @@ class Validation:
     # customers of a file, which keeps the map small in a file with many customers.
     customer_seen: dict[str, tuple[int, tuple, tuple]] = field(default_factory=dict)
     customer_field_names: dict[tuple, tuple] = field(default_factory=dict)
+    # (invoice number, payment reference) -> first row, in a payments file.
+    first_row_of_reference: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Inferred payments that an earlier chunk of a payments file already upgrades.
+    upgraded_payment_ids: set[int] = field(default_factory=set)
     # Customers already planned, when the rows are planned a chunk at a time.
     planned_customers: set[str] = field(default_factory=set)
     # For GROUPED_BUILDERS built in chunks: the last row of each key in the file, the
@@ -508,9 +512,9 @@ CELL_PARSERS = {
 PROGRESS_EVERY = 1000
 # Builders whose rows can be built and planned a chunk at a time: one row per invoice
 # or credit, checked against earlier rows through maps on the validation. Xero's builder
-# keeps an invoice's lines until its last line (`Validation.last_row_of_key`). Payments,
-# customers and cards files are built whole.
-CHUNKED_BUILDERS = frozenset({"template", "stripe", "quickbooks", "xero"})
+# keeps an invoice's lines until its last line (`Validation.last_row_of_key`). Customers
+# and cards files are built whole.
+CHUNKED_BUILDERS = frozenset({"template", "stripe", "quickbooks", "xero", "payments"})
 # Builders that combine the rows of one key, and so need the last row of each key.
 GROUPED_BUILDERS = frozenset({"xero"})
 CHUNK_ROWS = 5000
@@ -823,7 +827,7 @@ def add_invoice_row(built, number: int, raw: dict, validation: Validation) -> bo
 
 def build_payment_rows(parsed_rows, validation: Validation) -> None:
     layout = validation.layout
-    first_row_of_reference: dict[tuple[str, str], int] = {}
+    first_row_of_reference = validation.first_row_of_reference
     for parsed in parsed_rows:
         values = parsed.values
         if values["amount"] <= 0:
@@ -1010,7 +1014,8 @@ def plan_payments(validation: Validation, source: Source) -> list[dict]:
     inferred: dict[tuple[int, Decimal], list[Payment]] = {}
     for chunk in chunks([invoice.pk for invoice in invoices.values()]):
         for payment in Payment.objects.filter(invoice_id__in=chunk, origin=Payment.Origin.INVOICE_FILE, reference="").order_by("pk"):
-            inferred.setdefault((payment.invoice_id, payment.amount), []).append(payment)
+            if payment.pk not in validation.upgraded_payment_ids:
+                inferred.setdefault((payment.invoice_id, payment.amount), []).append(payment)
 
     entries = []
     for index, row in enumerate(rows, start=1):
@@ -1062,6 +1067,7 @@ def plan_payments(validation: Validation, source: Source) -> list[dict]:
             entry.update(action="skip", note=f"reference {row.reference} was already recorded for this invoice on {earlier.paid_on.isoformat()}")
         elif upgradable:
             payment = upgradable.pop(0)
+            validation.upgraded_payment_ids.add(payment.pk)
             entry.update(
                 action="upgrade",
                 payment_id=payment.pk,
