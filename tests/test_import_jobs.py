@@ -102,8 +102,26 @@ def test_large_upload_runs_preview_task(importer_client, django_capture_on_commi
     assert record.progress_done == 2001
     assert record.progress_at is not None
     assert Invoice.objects.count() == 0
-    # Only the queued record is left: the preview's own record was merged into it.
     assert ImportRecord.objects.count() == 1
+    assert record.entries.filter(entity="invoice").count() == 2001
+
+
+def test_preview_task_fills_queued_record(importer_client, monkeypatch, django_capture_on_commit_callbacks):
+    """The import list shows one record while the preview runs, not a second one."""
+    seen = []
+    original = services.plan_file
+
+    def plan_and_look(record, *args, **kwargs):
+        seen.append((ImportRecord.objects.count(), record.pk, bool(record.file)))
+        return original(record, *args, **kwargs)
+
+    monkeypatch.setattr(services, "plan_file", plan_and_look)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_upload(importer_client, invoice_rows(2001))
+
+    record = ImportRecord.objects.get()
+    assert seen == [(1, record.pk, True)]
+    assert record.status == ImportRecord.Status.PREVIEWED
 
 
 def test_large_confirm_runs_task(importer_client, importer, django_capture_on_commit_callbacks):

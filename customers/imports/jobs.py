@@ -42,14 +42,6 @@ PROGRESS_CACHE_SECONDS = 6 * 60 * 60
 PUBLISH_WAIT_SECONDS = 2.0
 IN_PROGRESS_STATUSES = (ImportRecord.Status.QUEUED, ImportRecord.Status.RUNNING)
 
-# Fields of the record that the upload set and that the preview's own record must not
-# overwrite when its results are copied over.
-UPLOAD_FIELDS = frozenset(
-    {"id", "file", "file_name", "task_id", "created_by", "created_at", "confirmed_by", "applied_at"}
-    | {"progress_done", "progress_total", "progress_at"}
-)
-
-
 def import_queue() -> str | None:
     """Return the django-q2 queue for import tasks: "imports" when a cluster is configured
     for it in Q_CLUSTER["ALT_CLUSTERS"], else None (the default queue)."""
@@ -234,17 +226,14 @@ def enqueue_confirm(record: ImportRecord, *, user, hold_back_refused: bool = Fal
 
 def run_preview(record_id: int, encoding: str = "", delimiter: str = "", date_order: str = "") -> str:
     """Task: validate the stored file of a QUEUED record and store the preview on it.
-
-    `import_preview` saves its results on a record of its own. One transaction copies
-    them onto the queued record and deletes that second record. Returns the final status.
-    """
+    Returns the final status."""
     record = claim(record_id)
     if record is None:
         return "skipped"
 
     try:
         reporter = ProgressReporter(record_id)
-        preview = services.import_preview(
+        services.import_preview(
             record.file.path,
             kind=record.kind,
             source_name=record.source.name,
@@ -258,16 +247,11 @@ def run_preview(record_id: int, encoding: str = "", delimiter: str = "", date_or
             encoding=encoding or None,
             delimiter=delimiter or None,
             date_order=date_order or None,
+            into=record,
         )
-        with transaction.atomic():
-            for field in ImportRecord._meta.concrete_fields:
-                if field.name not in UPLOAD_FIELDS:
-                    setattr(record, field.attname, getattr(preview, field.attname))
-            record.progress_done = record.progress_total = preview.row_count
-            record.progress_at = timezone.now()
-            record.save()
-            preview.entries.update(record=record)
-            preview.delete()
+        record.progress_done = record.progress_total = record.row_count
+        record.progress_at = timezone.now()
+        record.save(update_fields=["progress_done", "progress_total", "progress_at"])
     except Exception as error:
         record_failure(record_id, "preview", error)
         return ImportRecord.Status.FAILED

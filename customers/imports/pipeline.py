@@ -3,11 +3,15 @@ the plan in one transaction.
 
 1. `validate` parses every cell and checks rows against each other (duplicate keys,
    customers whose details differ between rows). It reads nothing from the database.
+   Most layouts are built a chunk of rows at a time (CHUNKED_BUILDERS), and each chunk
+   is planned before the next is read, so memory does not grow with the file's rows.
 2. `plan_invoices` / `plan_payments` compare the rows with the stored customers and
-   invoices and return a list of JSON-ready entries, one per customer, invoice or
-   payment, with the version of each stored row it targets.
+   invoices and return JSON-ready entries, one per customer, invoice or payment, with
+   the version of each stored row it targets. The import services store them as
+   ImportEntry rows (`plan_store`).
 3. `apply_plan` locks the targeted rows, checks that their versions are still those of
-   the plan (else raises StalePlanError and writes nothing), and writes the entries.
+   the plan (else raises StalePlanError and writes nothing), and writes the entries: on
+   PostgreSQL the new rows with INSERT ... SELECT (`set_apply`), the rest in Python.
 
 Stored values in plan entries are JSON: Decimal as text, dates as ISO 8601 text.
 """

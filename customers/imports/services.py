@@ -151,6 +151,7 @@ def import_preview(
     delimiter: str | None = None,
     date_order: str | None = None,
     currency: str | None = None,
+    into: ImportRecord | None = None,
 ) -> ImportRecord:
     """Validate a file and store its plan, with each target row's version, on a PREVIEWED
     record (or a REFUSED one with the errors). Writes nothing to the ledger tables.
@@ -161,7 +162,9 @@ def import_preview(
     SavedLayout's mapping. `encoding`, `delimiter` and `date_order` ("day_first" or
     "month_first") override the detection. `currency` is used for rows of a file
     without a currency column. A REFUSED record still stores the plan of its valid rows
-    in `plan`, for a manager to apply with `import_confirm(..., hold_back_refused=True)`.
+    as its entries, for a manager to apply with
+    `import_confirm(..., hold_back_refused=True)`. `into` is a saved record to fill, as
+    the background task's, instead of a new one; its file and progress fields are kept.
     """
     if kind not in IMPORT_KINDS:
         raise ValueError(f"unknown import kind {kind!r}; use one of: {', '.join(IMPORT_KINDS)}")
@@ -172,14 +175,22 @@ def import_preview(
 
     with open(path, "rb") as handle:
         file_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-    record = ImportRecord(
-        kind=kind,
-        layout=layout or "",
-        file_name=(file_name or Path(path).name)[:255],  # ImportRecord.file_name max_length
-        file_sha256=file_sha256,
-        created_by=user,
-        saved_layout=saved_layout,
-    )
+    record = into if into is not None else ImportRecord()
+    fresh_fields = {
+        "kind": kind,
+        "layout": layout or "",
+        "file_name": (file_name or Path(path).name)[:255],  # ImportRecord.file_name max_length
+        "file_sha256": file_sha256,
+        "created_by": user,
+        "saved_layout": saved_layout,
+        "counts": {},
+        "errors": [],
+        "warnings": [],
+        "changes": [],
+        "plan_summary": {},
+    }
+    for name, value in fresh_fields.items():
+        setattr(record, name, value)
 
     try:
         table = read_table(path, file_name=record.file_name, encoding=encoding, delimiter=delimiter)
