@@ -1,7 +1,7 @@
-"""Xero, QuickBooks and payments files built and planned a few rows at a time: the
-sample files give the same result with any chunk size, an invoice's lines are combined
-wherever they are in the file, credits are matched to stored ones in every chunk, and a
-payments file's checks across rows still cover the whole file."""
+"""Xero, QuickBooks, payments, customers and cards files built and planned a few rows
+at a time: the sample files give the same result with any chunk size, an invoice's
+lines are combined wherever they are in the file, credits are matched to stored ones in
+every chunk, and the checks across rows still cover the whole file."""
 
 import csv
 import datetime
@@ -159,3 +159,46 @@ def test_inferred_payments_upgraded_once_across_chunks(tmp_path, monkeypatch, in
     assert record.status == ImportRecord.Status.APPLIED, record.errors
     assert record.counts["payments"] == {"recorded": 0, "skipped": 0, "upgraded": 2}
     assert dict(Payment.objects.values_list("pk", "reference")) == {first.pk: "BACS-1", second.pk: "BACS-2"}
+
+
+# Customers and cards files ------------------------------------------------------------------
+
+
+def test_customers_file_in_chunks(monkeypatch):
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 1)
+
+    record = import_file(FILES / "stripe_customers.csv", kind="customers", source_name="Stripe")
+
+    assert record.status == ImportRecord.Status.APPLIED, record.errors
+    assert record.counts["customers"] == {"created": 3, "updated": 0, "unchanged": 0}
+    assert Customer.objects.get(external_id="cus_QAbc001").phone == "+442079460958"
+
+
+def test_customer_twice_in_chunks_names_both_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 1)
+    lines = (FILES / "stripe_customers.csv").read_text().splitlines()
+    path = tmp_path / "customers.csv"
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")
+
+    record = import_file(path, kind="customers", source_name="Stripe")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors == [
+        f'row {len(lines) + 1}, column "id", value "cus_QAbc001": the same customer is also in row 2; keep one row per customer'
+    ]
+    assert not Customer.objects.exists()
+
+
+def test_card_twice_in_chunks_names_both_rows(tmp_path, monkeypatch):
+    import_file(FILES / "stripe_customers.csv", kind="customers", source_name="Stripe")
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 1)
+    lines = (FILES / "stripe_cards.csv").read_text().splitlines()
+    path = tmp_path / "cards.csv"
+    path.write_text("\n".join([*lines, lines[1]]) + "\n")
+
+    record = import_file(path, kind="cards", source_name="Stripe")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors == [
+        f'row {len(lines) + 1}, column "id", value "pm_1QCard001": the same card is also in row 2; keep one row per card'
+    ]

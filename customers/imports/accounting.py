@@ -272,7 +272,7 @@ CUSTOMER_FILE_FIELDS = {
 def build_customer_rows(parsed_rows: list[ParsedRow], validation: Validation) -> None:
     """Build one customer per row. A consent column sets the consent only where its cell is filled."""
     source_label = validation.layout.title
-    first_row_of_key: dict[str, int] = {}
+    first_row_of_key = validation.first_row_of_key
     for parsed in parsed_rows:
         values = parsed.values
         key = values["customer_id"]
@@ -298,7 +298,7 @@ def build_customer_rows(parsed_rows: list[ParsedRow], validation: Validation) ->
 
 
 def build_card_rows(parsed_rows: list[ParsedRow], validation: Validation) -> None:
-    first_row_of_key: dict[str, int] = {}
+    first_row_of_key = validation.first_row_of_key
     for parsed in parsed_rows:
         values = parsed.values
         key = values["card_id"]

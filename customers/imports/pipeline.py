@@ -153,7 +153,7 @@ class Validation:
     # Entries for valid rows that cannot be applied without a refused row.
     blocked: list[dict] = field(default_factory=list)
     progress: Callable[[int, int], None] | None = None
-    # Invoice key -> first row, and customer key -> (first row, details), of the rows kept.
+    # Key of the file's rows (invoice, customer or card) -> first row, of the rows kept.
     first_row_of_key: dict[str, int] = field(default_factory=dict)
     # Customer key -> (first row, field names, values). The names tuple is shared by the
     # customers of a file, which keeps the map small in a file with many customers.
@@ -238,7 +238,7 @@ def validate(
         ambiguous_cells = set()
     # A CSV file is counted as it is read; until then progress reports use an estimate.
     rows = table.rows
-    total = validation.row_count = rows.estimated_length() if isinstance(rows, CsvRecords) else len(rows)
+    total = validation.row_count = len(rows) if isinstance(rows, list) else rows.estimated_length()
     # `accounting` imports this module, so it is imported here rather than at the top.
     from customers.imports import accounting
 
@@ -516,9 +516,8 @@ CELL_PARSERS = {
 PROGRESS_EVERY = 1000
 # Builders whose rows can be built and planned a chunk at a time: one row per invoice
 # or credit, checked against earlier rows through maps on the validation. Xero's builder
-# keeps an invoice's lines until its last line (`Validation.last_row_of_key`). Customers
-# and cards files are built whole.
-CHUNKED_BUILDERS = frozenset({"template", "stripe", "quickbooks", "xero", "payments"})
+# keeps an invoice's lines until its last line (`Validation.last_row_of_key`).
+CHUNKED_BUILDERS = frozenset({"template", "stripe", "quickbooks", "xero", "payments", "customers", "cards"})
 # Builders that combine the rows of one key, and so need the last row of each key.
 GROUPED_BUILDERS = frozenset({"xero"})
 CHUNK_ROWS = 5000
@@ -602,8 +601,10 @@ class RowReader:
         customer_columns = [item for item in self.columns if self.is_customer_column(item[0], layout)]
         self.other_columns = [item for item in self.columns if item not in customer_columns]
         self.customer_fields = tuple(item[1] for item in customer_columns)
-        # Fewer than two columns would save nothing.
-        self.customer_positions = tuple(item[2] for item in customer_columns) if len(customer_columns) > 1 else ()
+        # The cache pays off where a customer has several rows: not in a customers file,
+        # whose key is the customer, nor with fewer than two customer columns.
+        repeats = layout.key_field not in CUSTOMER_FIELDS and len(customer_columns) > 1
+        self.customer_positions = tuple(item[2] for item in customer_columns) if repeats else ()
         # Customer cells (customer_key) -> parsed values, in `customer_fields` order.
         self.customers: dict = {}
 
