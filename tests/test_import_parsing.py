@@ -185,7 +185,7 @@ def test_day_first_proven_by_another_row(tmp_path):
     assert Invoice.objects.get(number="INV-2").due_date == datetime.date(2026, 12, 25)
 
 
-def test_ambiguous_dates_without_proof_rejected_naming_first(tmp_path):
+def test_ambiguous_dates_without_proof_rejected_naming_each(tmp_path):
     rows = [
         invoice_row(due_date="2026-12-01", issue_date="05/05/2026"),
         invoice_row(invoice_number="INV-2", due_date="03/04/2026"),
@@ -198,8 +198,13 @@ def test_ambiguous_dates_without_proof_rejected_naming_first(tmp_path):
     assert record.errors == [
         'row 3, column "due_date", value "03/04/2026": ambiguous date, because no date in this file has a day '
         "above 12 to prove the DD/MM/YYYY order; use YYYY-MM-DD, or choose the date order (day first or month "
-            "first) for this import"
+        "first) for this import",
+        'row 4, column "due_date", value "04/03/2026": ambiguous date, because no date in this file has a day '
+        "above 12 to prove the DD/MM/YYYY order; use YYYY-MM-DD, or choose the date order (day first or month "
+        "first) for this import",
     ]
+    assert record.counts["refused_rows"] == 2
+    assert record.counts["detected"]["date_order"] == "unknown (ambiguous dates)"
     assert Invoice.objects.count() == 0
 
 

@@ -429,6 +429,13 @@ def parse_url(value, *, max_length: int = 500) -> str:
     text = parse_text(value, max_length=max_length)
     if not text:
         return ""
+    if "@" in text:
+        # A user name or password may hold / ? or #, so the split below could cut it.
+        try:
+            URL_VALIDATOR(text)
+        except ValidationError:
+            raise CellError("not a web address", "enter a full https:// link") from None
+        return text
     scheme_end = text.find("://")
     path_start = URL_PATH_START.search(text, scheme_end + 3) if scheme_end >= 0 else None
     prefix, path = (text[: path_start.start()], text[path_start.start() :]) if path_start else (text, "")

@@ -132,6 +132,8 @@ class ParseContext:
     epoch: str = EXCEL_1900_EPOCH
     # Currency of rows that have none (a QuickBooks report in the company's home currency).
     default_currency: str = ""
+    # Set when D/M/Y dates were found but none proved their order.
+    date_order_unproven: bool = False
 
 
 @dataclass
@@ -302,7 +304,7 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
 
     A first part above 12 anywhere proves day-first order, and then every D/M/Y date is
     read as DD/MM/YYYY. Without that proof, a date such as 03/04/2026 could be either
-    order: the first such cell is rejected, which rejects the file.
+    order: each such cell is rejected, which rejects the file.
     """
     if validation.context.date_order in (DAY_FIRST, MONTH_FIRST):
         return set()
@@ -331,8 +333,9 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
     if proven_day_first:
         validation.context.date_order = DAY_FIRST
         return set()
-    if ambiguous:
-        number, column, value = ambiguous[0]
+    # Every ambiguous cell is named, so that a manager who applies the valid rows sees
+    # each row held back; the first one is the first message.
+    for number, column, value in ambiguous:
         validation.add_error(
             number,
             column.header,
@@ -342,6 +345,8 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
                 "use YYYY-MM-DD, or choose the date order (day first or month first) for this import",
             ),
         )
+    if ambiguous:
+        validation.context.date_order_unproven = True
     return {(number, column.field) for number, column, _ in ambiguous}
 
 

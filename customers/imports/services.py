@@ -361,7 +361,7 @@ def detected_settings(table, context) -> dict:
         "format": table.file_format,
         "encoding": table.encoding,
         "delimiter": describe_delimiter(table.delimiter) if table.delimiter else "",
-        "date_order": context.date_order or "not needed",
+        "date_order": "unknown (ambiguous dates)" if context.date_order_unproven else context.date_order or "not needed",
         "header_row": table.header_row,
     }
 
