@@ -251,11 +251,6 @@ def test_malformed_line_mid_file_stores_nothing(tmp_path, small_chunks):
     assert Invoice.objects.count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="csv.reader (strict=False) reads an unterminated quote to the end of the file, so the rows "
-    "after it become part of one cell and the import applies without them",
-)
 def test_unterminated_quote_is_refused(tmp_path):
     text = csv_text(TEMPLATE_INVOICE_HEADER, numbered_rows(10))
     lines = text.split("\r\n")
@@ -269,15 +264,13 @@ def test_unterminated_quote_is_refused(tmp_path):
 
     stored = sorted(Invoice.objects.values_list("number", flat=True))
     assert record.status == ImportRecord.Status.REFUSED, f"applied {len(stored)} of 10 invoices: {stored}"
-    assert "line 9" in record.errors[0]
+    assert record.errors == [
+        "the CSV file is malformed near line 9: a quoted cell that starts there is never closed; "
+        'close its quote (") or export the file again'
+    ]
     assert stored == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the message names the line where the open quoted cell passes csv's field limit, "
-    "not the line where the quote opens",
-)
 def test_unterminated_quote_names_its_line(tmp_path):
     text = csv_text(TEMPLATE_INVOICE_HEADER, numbered_rows(1500))
     lines = text.split("\r\n")
@@ -390,11 +383,6 @@ def utf8_bom_file_with_latin1_byte(tmp_path) -> tuple[Path, int]:
     return path, data.index(b"\xe9")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the utf-8-sig decoder reports error positions after the 3-byte byte order mark, "
-    "so an invalid byte in the first 1 MB is named 3 bytes too early",
-)
 def test_utf8_bom_invalid_byte_offset(tmp_path):
     path, offset = utf8_bom_file_with_latin1_byte(tmp_path)
 
@@ -407,11 +395,6 @@ def test_utf8_bom_invalid_byte_offset(tmp_path):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection falls back to Windows-1252 for a file that starts with the UTF-8 byte order "
-    'mark, so the first header reads "\u00ef\u00bb\u00bfcustomer_id" and the error names a missing column',
-)
 def test_utf8_bom_invalid_byte_named(tmp_path):
     path, offset = utf8_bom_file_with_latin1_byte(tmp_path)
 
@@ -778,3 +761,22 @@ def test_second_chunked_import_writes_nothing(tmp_path, small_chunks):
     assert set(Invoice.objects.values_list("version", flat=True)) == {1}
 
 
+
+
+def test_text_after_closing_quote_is_refused(tmp_path):
+    text = csv_text(TEMPLATE_INVOICE_HEADER, numbered_rows(4))
+    lines = text.split("\r\n")
+    # Line 3 (INV-2) ends with a quoted cell followed by more text: "Late" fee
+    assert lines[2].endswith(",")
+    lines[2] = lines[2] + '"Late" fee'
+    path = tmp_path / "invoices.csv"
+    path.write_text("\r\n".join(lines), encoding="utf-8")
+
+    record = services.import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    assert record.status == ImportRecord.Status.REFUSED
+    assert record.errors == [
+        "the CSV file is malformed near line 3: a quoted cell has text after its closing quote; "
+        'put the whole cell in quotes and double each quote inside it (""), or export the file again'
+    ]
+    assert not Invoice.objects.exists()

@@ -32,7 +32,7 @@ from customers import services as customer_services
 from customers.imports import bulk, parsing, set_apply
 from customers.imports.errors import CellError, row_message
 from customers.imports.layouts import DATE_ORDER_DETECT, DAY_FIRST, MONTH_FIRST, HeaderMatch, Layout
-from customers.imports.readers import EXCEL_1900_EPOCH, CsvRecords, Table
+from customers.imports.readers import EXCEL_1900_EPOCH, Table
 from customers.models import Customer, Invoice, Payment, Source
 from customers.timezones import effective_time_zone
 

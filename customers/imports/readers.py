@@ -140,11 +140,19 @@ def decode_head(source: "bytes | Path", codec: str) -> tuple[str, bool]:
     """Decode the whole source with `codec`, one chunk at a time, keeping only the text of
     the first chunk. Returns (that text, whether any character is not whitespace);
     raises DecodeFailure with the offset and value of the first invalid byte."""
-    decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+    # utf-8-sig reports error positions after its byte order mark, so the mark is
+    # skipped here and counted in the offsets.
+    strip_bom = codec == "utf-8-sig"
+    decoder = codecs.getincrementaldecoder("utf-8" if strip_bom else codec)(errors="strict")
     head = None
     has_text = False
     consumed = 0
     for chunk in byte_chunks(source):
+        if strip_bom:
+            strip_bom = False
+            if chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8) :]
+                consumed = len(codecs.BOM_UTF8)
         pending = decoder.getstate()[0]
         try:
             text = decoder.decode(chunk)
@@ -198,8 +206,13 @@ def detect_encoding(source: "bytes | Path", encoding: str | None = None) -> tupl
     try:
         head, has_text = decode_head(source, "utf-8-sig")
         return "utf-8", head, has_text
-    except DecodeFailure:
-        pass
+    except DecodeFailure as failure:
+        if start.startswith(codecs.BOM_UTF8):
+            # The byte order mark says UTF-8: reading on as Windows-1252 would give mojibake.
+            raise ImportFileError(
+                f"the file starts as UTF-8 text but byte 0x{failure.byte:02x} at offset {failure.offset} is not; "
+                "save it again as CSV (UTF-8)"
+            ) from None
     try:
         head, has_text = decode_head(source, "cp1252")
     except DecodeFailure as failure:
@@ -337,9 +350,13 @@ class CsvRecords(StreamedRecords):
         # quoted cell inside a single record, so the record index is the spreadsheet row.
         binary = open(self.data, "rb") if isinstance(self.data, Path) else io.BytesIO(self.data)
         stream = io.TextIOWrapper(binary, encoding=self.codec, newline="")
-        reader = csv.reader(stream, delimiter=self.delimiter)
+        # strict: a quote that never closes, or text after a closing quote, is an error.
+        # Without it, csv reads an unclosed quote to the end of the file as one cell.
+        reader = csv.reader(stream, delimiter=self.delimiter, strict=True)
+        start_line = 1  # where the record being read starts
         try:
             for number, record in enumerate(reader, start=1):
+                start_line = reader.line_num + 1
                 # CSV cells are text, so a row is blank when its joined cells are whitespace.
                 if not "".join(record).strip():
                     continue
@@ -348,7 +365,7 @@ class CsvRecords(StreamedRecords):
                 ]
                 yield SheetRow(number=number, cells=cells)
         except csv.Error as error:
-            raise ImportFileError(f"the CSV file is malformed near line {reader.line_num}: {error}; export it again") from None
+            raise ImportFileError(csv_error_message(error, start_line)) from None
         finally:
             stream.close()
 
@@ -370,6 +387,22 @@ class CsvRecords(StreamedRecords):
         else:
             lines, ends_with_newline = self.data.count(b"\n"), self.data.endswith(b"\n")
         return max(lines + (not ends_with_newline) - self.skip, 0)
+
+
+def csv_error_message(error: csv.Error, line: int) -> str:
+    """Describe a csv.Error in the record that starts on `line`."""
+    reason = str(error)
+    if reason == "unexpected end of data":
+        return (
+            f'the CSV file is malformed near line {line}: a quoted cell that starts there is never closed; '
+            'close its quote (") or export the file again'
+        )
+    if reason.endswith("expected after '\"'"):
+        return (
+            f"the CSV file is malformed near line {line}: a quoted cell has text after its closing quote; "
+            'put the whole cell in quotes and double each quote inside it (""), or export the file again'
+        )
+    return f"the CSV file is malformed near line {line}: {reason}; export it again"
 
 
 class XlsxRecords(StreamedRecords):
