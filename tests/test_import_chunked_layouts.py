@@ -1,6 +1,6 @@
 """Xero, QuickBooks, payments, customers and cards files built and planned a few rows
-at a time: the sample files give the same result with any chunk size, an invoice's
-lines are combined wherever they are in the file, credits are matched to stored ones in
+at a time. The sample files give the same result with any chunk size, and an invoice's
+lines are combined wherever they are in the file. Credits are matched to stored ones in
 every chunk, and the checks across rows still cover the whole file."""
 
 import csv

@@ -580,7 +580,7 @@ def test_set_apply_missing_customer_fails(tmp_path):
     entry.data = orjson.dumps(data).decode()
     entry.save(update_fields=["data"])
 
-    with pytest.raises(set_apply.SetApplyError, match="3 of the plan's 4 new invoices could be written"):
+    with pytest.raises(set_apply.SetApplyError, match="wrote 3 of the plan's 4 new invoices"):
         services.import_confirm(record)
 
     record.refresh_from_db()

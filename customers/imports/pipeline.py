@@ -217,9 +217,9 @@ def validate(
 ) -> Validation:
     """Parse and check every row of `table`; the valid rows end up in `validation.rows`.
 
-    With `on_rows`, the rows of a layout with one row per invoice (CHUNKED_BUILDERS) are
-    built CHUNK_ROWS at a time, and `on_rows(validation)` is called after each chunk to
-    plan `validation.rows` and empty it; other layouts call it once, at the end. Checks
+    With `on_rows`, the rows of a layout in CHUNKED_BUILDERS (all of them today) are
+    built CHUNK_ROWS at a time. `on_rows(validation)` is called after each chunk to plan
+    `validation.rows` and empty it, and other layouts call it once, at the end. Checks
     across rows (a key twice, a customer's details) still cover the whole file, because
     their maps live on the validation.
 
@@ -227,7 +227,8 @@ def validate(
     `prove_date_order`, that pass is skipped and the first D/M/Y text date of a file whose
     order is not chosen raises DateOrderNeeded; the caller then discards what it planned
     and validates again with the proof. Most files have ISO dates or date cells and need
-    no proof, and a file with D/M/Y dates has one in its first rows.
+    no proof, and a file with D/M/Y dates usually has one in its first rows, so little
+    work is thrown away.
     """
     layout = match.layout
     context = context or ParseContext()

@@ -84,7 +84,10 @@ def insert_created(record, model, entity: str, *, joins: dict | None = None) -> 
         cursor.execute(sql, [record.pk, entity, *select_parameters, *join_parameters])
         inserted = cursor.rowcount
     if inserted != expected:
-        raise SetApplyError(f"{inserted} of the plan's {expected} new {model._meta.verbose_name_plural} could be written")
+        raise SetApplyError(
+            f"wrote {inserted} of the plan's {expected} new {model._meta.verbose_name_plural}, so a row it needs "
+            "(such as an invoice's customer) is missing; upload the file again for a new preview"
+        )
     return inserted
 
 
