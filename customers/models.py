@@ -411,6 +411,8 @@ class ImportEntry(models.Model):
     """
 
     READ_CHUNK = 5000
+    # The fields copied from a plan entry, in the order `columns_of` returns them.
+    ENTRY_FIELDS = ("entity", "action", "row", "key", "target_id", "version", "data")
 
     # The index below starts with the record, so the foreign key needs none of its own.
     record = models.ForeignKey(ImportRecord, on_delete=models.CASCADE, related_name="entries", db_index=False)
@@ -432,7 +434,7 @@ class ImportEntry(models.Model):
 
     @staticmethod
     def columns_of(entry: dict) -> tuple:
-        """Return (entity, action, row, key, target_id, version, data) for a plan entry."""
+        """Return the ENTRY_FIELDS values for a plan entry."""
         version = entry.get("version")
         return (
             entry["entity"],
@@ -441,23 +443,12 @@ class ImportEntry(models.Model):
             str(entry.get("key") or "")[:255],
             entry.get("id"),
             "" if version is None else str(version),
-                orjson.dumps(entry).decode(),
+            orjson.dumps(entry).decode(),
         )
 
     @classmethod
     def from_entry(cls, record, position: int, entry: dict) -> "ImportEntry":
-        entity, action, row, key, target_id, version, data = cls.columns_of(entry)
-        return cls(
-            record=record,
-            position=position,
-            entity=entity,
-            action=action,
-            row=row,
-            key=key,
-            target_id=target_id,
-            version=version,
-            data=data,
-        )
+        return cls(record=record, position=position, **dict(zip(cls.ENTRY_FIELDS, cls.columns_of(entry))))
 
 
 class SavedLayout(models.Model):

@@ -121,7 +121,7 @@ class PlanWriter:
             self.buffer = []
 
 
-ENTRY_COLUMNS = ("record_id", "position", "entity", "action", "row", "key", "target_id", "version", "data")
+ENTRY_COLUMNS = ("record_id", "position", *ImportEntry.ENTRY_FIELDS)
 
 
 def insert_entries(rows: list[tuple]) -> None:
