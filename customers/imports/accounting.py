@@ -45,12 +45,16 @@ def build_xero_rows(parsed_rows: list[ParsedRow], validation: Validation) -> Non
     for parsed in parsed_rows:
         pending.setdefault(parsed.values["invoice_number"], []).append(parsed)
 
-    if validation.final_build or validation.last_row_of_key is None:
+    last_rows = validation.last_row_of_key
+    if validation.final_build or last_rows is None:
         complete = list(pending)
     else:
-        last_rows = validation.last_row_of_key
         complete = [key for key, lines in pending.items() if lines[-1].number >= last_rows.get(key, 0)]
     lines_by_key = {key: pending.pop(key) for key in complete}
+    if last_rows is not None:
+        # A built invoice no longer waits for rows, so the map shrinks as the file is read.
+        for key in complete:
+            last_rows.pop(key, None)
 
     for key, lines in lines_by_key.items():
         refused_lines = validation.refused_keys.get(key)

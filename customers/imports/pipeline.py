@@ -620,10 +620,12 @@ class RowReader:
 
     @staticmethod
     def customer_key(cells: list):
-        """Return the customer cells as one string when they are text, which takes less
-        memory than a tuple of them, else as a tuple."""
-        if all(cell.__class__ is str for cell in cells):
-            joined = CUSTOMER_CELL_SEPARATOR.join(cells)
+        """Return the customer cells as one string when they are text or empty, which
+        takes less memory than a tuple of them, else as a tuple. An empty XLSX cell (None)
+        joins as "", because both parse as blank."""
+        texts = ["" if cell is None else cell for cell in cells]
+        if all(cell.__class__ is str for cell in texts):
+            joined = CUSTOMER_CELL_SEPARATOR.join(texts)
             # A cell with the separator in it could make two rows look alike.
             if joined.count(CUSTOMER_CELL_SEPARATOR) == len(cells) - 1:
                 return joined
@@ -797,7 +799,9 @@ def add_invoice_row(built, number: int, raw: dict, validation: Validation) -> bo
     customer_seen = validation.customer_seen
     customer_columns = {model_field: name for name, model_field in CUSTOMER_FIELDS.items()}
 
-    if isinstance(built, InvoiceRow):
+    # A builder that groups rows by key (Xero) makes one row per key, so only the others
+    # need the map of keys seen.
+    if isinstance(built, InvoiceRow) and validation.last_row_of_key is None:
         if built.key in first_row_of_key:
             key_column = layout.column(layout.key_field)
             validation.add_error(
