@@ -12,6 +12,7 @@ a later row for reports with title rows, such as QuickBooks' A/R Aging Detail).
 import codecs
 import contextlib
 import csv
+import gc
 import io
 import itertools
 import re
@@ -470,6 +471,10 @@ def read_xlsx(source: "bytes | Path") -> Table:
     if has_formulas:
         formulas_sheet = load_read_only_workbook(source, data_only=False).worksheets[0]
     epoch = EXCEL_1904_EPOCH if values_book.epoch.year == 1904 else EXCEL_1900_EPOCH
+    # Loading a sheet without a <dimension> element parses all of it to look for one,
+    # and openpyxl's parser leaves that tree in reference cycles. The import services
+    # pause the cyclic garbage collector, so the tree would stay until the import ends.
+    gc.collect()
 
     records = XlsxRecords(source, values_sheet, formulas_sheet)
     if not records:
@@ -572,7 +577,7 @@ def present_rows(sheet, xml):
         date_formats=book._date_formats,
         timedelta_formats=book._timedelta_formats,
     )
-    for number, cells in parser.parse():
+    for number, cells in parse_rows(parser, xml):
         if book.data_only:
             width = max((cell["column"] for cell in cells), default=0)
             values = [None] * width
@@ -581,6 +586,34 @@ def present_rows(sheet, xml):
             yield number, values
         else:
             yield number, {cell["column"] - 1: cell["data_type"] for cell in cells}
+
+
+def parse_rows(parser, xml):
+    """Yield (row number, cells) for each <row> of the worksheet XML, as
+    `WorkSheetParser.parse` does for rows.
+
+    That method empties each row element but leaves it in the parsed tree until the pass
+    ends, so its memory grows with the sheet. This loop removes each row from <sheetData>
+    once it is parsed, and drops the row attributes the parser keeps.
+    """
+    from openpyxl.worksheet._reader import ROW_TAG
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    sheet_data_tag = f"{{{SHEET_MAIN_NS}}}sheetData"
+    sheet_data = None
+    for event, element in iterparse(xml, events=("start", "end")):
+        if event == "start":
+            if element.tag == sheet_data_tag:
+                sheet_data = element
+            continue
+        if element.tag != ROW_TAG:
+            continue
+        row = parser.parse_row(element)
+        parser.row_dimensions.clear()
+        if sheet_data is not None:
+            sheet_data.remove(element)
+        yield row
 
 
 def scan_sheet_xml(source: "bytes | Path", sheet) -> tuple[list[MergedRange], bool]:
