@@ -780,3 +780,28 @@ def test_text_after_closing_quote_is_refused(tmp_path):
         'put the whole cell in quotes and double each quote inside it (""), or export the file again'
     ]
     assert not Invoice.objects.exists()
+
+
+def test_interrupted_preview_marks_record_failed(tmp_path, monkeypatch):
+    """Ctrl-C in the import command leaves a failed record without entries, not a running one."""
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 2)
+    planned_chunks = []
+    original = services.plan_entries
+
+    def plan_then_stop(validation, source, kind):
+        planned_chunks.append(len(validation.rows))
+        if len(planned_chunks) == 2:
+            raise KeyboardInterrupt
+        return original(validation, source, kind)
+
+    monkeypatch.setattr(services, "plan_entries", plan_then_stop)
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, numbered_rows(6))
+
+    with pytest.raises(KeyboardInterrupt):
+        services.import_preview(path, kind="invoices", source_name="Spreadsheet")
+
+    record = ImportRecord.objects.get()
+    assert record.status == ImportRecord.Status.FAILED
+    assert record.errors[0].startswith("the preview stopped and stored nothing (KeyboardInterrupt")
+    assert not ImportEntry.objects.exists()
+    assert not Invoice.objects.exists()

@@ -238,11 +238,16 @@ def import_preview(
         record.save()
         logger.info("Import of %s into %s rejected: %s", record.file_name, source_name, error)
         return record
-    except Exception:
+    except BaseException as error:
+        # Also on Ctrl-C in the import command, so the record does not stay "running".
+        # NOTE: a process killed outright leaves the record running with part of its plan.
         record.entries.all().delete()
         ImportRecord.objects.filter(pk=record.pk).update(
             status=ImportRecord.Status.FAILED,
-            errors=["the preview failed and stored nothing; report this with the file"],
+            errors=[
+                f"the preview stopped and stored nothing ({type(error).__name__}: {error}); "
+                "upload the file again, and report this with the file if it happens again"
+            ],
         )
         raise
 
