@@ -17,10 +17,12 @@ import orjson
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.core.validators import URLValidator
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 import customers.admin_imports  # noqa: F401  (registers ImportRecordAdmin)
 from customers.imports import parsing, pipeline, plan_store, services, set_apply
@@ -802,6 +804,62 @@ def test_interrupted_preview_marks_record_failed(tmp_path, monkeypatch):
 
     record = ImportRecord.objects.get()
     assert record.status == ImportRecord.Status.FAILED
-    assert record.errors[0].startswith("the preview stopped and stored nothing (KeyboardInterrupt")
+    assert record.errors == ["the preview was stopped before it finished and stored nothing; import the file again"]
     assert not ImportEntry.objects.exists()
     assert not Invoice.objects.exists()
+
+
+def test_interrupted_confirm_cannot_be_applied_later(tmp_path, monkeypatch):
+    """Ctrl-C while the import command applies leaves a failed record, not a previewed one."""
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, numbered_rows(6))
+    record = services.import_preview(path, kind="invoices", source_name="Spreadsheet")
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "apply_plan", stop)
+    with pytest.raises(KeyboardInterrupt):
+        services.import_confirm(record)
+
+    record.refresh_from_db()
+    assert record.status == ImportRecord.Status.FAILED
+    assert record.errors == ["the import was stopped before it finished and wrote nothing; import the file again"]
+    assert not record.entries.exists()
+    with pytest.raises(services.ImportStateError):
+        services.import_confirm(record)
+    assert not Invoice.objects.exists()
+
+
+def test_stale_plan_entries_deleted(tmp_path):
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, numbered_rows(6))
+    record = services.import_preview(path, kind="invoices", source_name="Spreadsheet")
+    services.import_file(path, kind="invoices", source_name="Spreadsheet")
+
+    stale = services.import_confirm(record)
+
+    assert stale.status == ImportRecord.Status.STALE
+    assert not stale.entries.exists()
+
+
+def test_old_previews_expire(tmp_path):
+    path = write_csv(tmp_path / "invoices.csv", TEMPLATE_INVOICE_HEADER, numbered_rows(6))
+    old = services.import_preview(path, kind="invoices", source_name="Old")
+    applied = services.import_file(path, kind="invoices", source_name="Applied")
+    recent = services.import_preview(path, kind="invoices", source_name="Recent")
+    long_ago = timezone.now() - datetime.timedelta(days=31)
+    ImportRecord.objects.filter(pk__in=[old.pk, applied.pk]).update(created_at=long_ago)
+    applied_entries = applied.entries.count()
+
+    out = io.StringIO()
+    call_command("expire_import_plans", "--days", "30", stdout=out)
+
+    old.refresh_from_db()
+    assert old.status == ImportRecord.Status.STALE
+    assert old.errors == ["the preview expired after 30 days without being confirmed; upload the file again"]
+    assert not old.entries.exists()
+    assert applied_entries > 0
+    assert applied.entries.count() == applied_entries
+    recent.refresh_from_db()
+    assert recent.status == ImportRecord.Status.PREVIEWED
+    assert recent.entries.count() == recent.plan_summary["entries"]
+    assert out.getvalue().startswith("Expired 1 previews older than 30 days; deleted ")

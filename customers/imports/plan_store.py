@@ -5,11 +5,16 @@ The preview writes entries in batches while it reads the file, so neither the fi
 rows nor the whole plan are in memory at once. Confirm reads them back the same way.
 """
 
+import datetime
+import logging
 from collections.abc import Iterable, Iterator
 
 from django.db import connection
+from django.utils import timezone
 
 from customers.models import ImportEntry, ImportRecord
+
+logger = logging.getLogger(__name__)
 
 # Entries buffered before one write to the database.
 WRITE_BATCH = 5000
@@ -151,3 +156,33 @@ def read_summary(record: ImportRecord) -> dict:
     if record.plan_summary:
         return record.plan_summary
     return summarise(stored_entries(record), record.kind)
+
+
+def delete_plan(record: ImportRecord) -> int:
+    """Delete the stored entries of a record whose plan can no longer be applied."""
+    deleted, _ = ImportEntry.objects.filter(record_id=record.pk).delete()
+    return deleted
+
+
+# Statuses whose stored plan can still be applied.
+PENDING_STATUSES = (ImportRecord.Status.PREVIEWED, ImportRecord.Status.REFUSED)
+
+
+def expire_old_plans(max_age: datetime.timedelta, *, now: datetime.datetime | None = None) -> tuple[int, int]:
+    """Expire the previews older than `max_age` and delete the plans that can no longer
+    be applied. Returns (records expired, entries deleted).
+
+    A previewed or refused import older than `max_age` becomes STALE, asking for a new
+    upload. Stale and failed imports lose their entries. Applied imports keep theirs,
+    which are their per-row changes.
+    """
+    cutoff = (now or timezone.now()) - max_age
+    old_previews = ImportRecord.objects.filter(status__in=PENDING_STATUSES, created_at__lt=cutoff)
+    expired = old_previews.update(
+        status=ImportRecord.Status.STALE,
+        errors=[f"the preview expired after {max_age.days} days without being confirmed; upload the file again"],
+    )
+    dead = ImportRecord.objects.filter(status__in=(ImportRecord.Status.STALE, ImportRecord.Status.FAILED))
+    deleted, _ = ImportEntry.objects.filter(record__in=dead).delete()
+    logger.info("Expired %d import previews and deleted %d plan entries", expired, deleted)
+    return expired, deleted

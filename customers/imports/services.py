@@ -242,13 +242,11 @@ def import_preview(
         # Also on Ctrl-C in the import command, so the record does not stay "running".
         # NOTE: a process killed outright leaves the record running with part of its plan.
         record.entries.all().delete()
-        ImportRecord.objects.filter(pk=record.pk).update(
-            status=ImportRecord.Status.FAILED,
-            errors=[
-                f"the preview stopped and stored nothing ({type(error).__name__}: {error}); "
-                "upload the file again, and report this with the file if it happens again"
-            ],
-        )
+        if isinstance(error, KeyboardInterrupt):
+            message = "the preview was stopped before it finished and stored nothing; import the file again"
+        else:
+            message = f"the preview failed and stored nothing ({type(error).__name__}: {error}); report this with the file"
+        ImportRecord.objects.filter(pk=record.pk).update(status=ImportRecord.Status.FAILED, errors=[message])
         raise
 
     if snapshot is not None:
@@ -417,12 +415,23 @@ def import_confirm(
             if summary["changes_omitted"]:
                 record.counts = {**record.counts, "changes_not_stored": summary["changes_omitted"]}
             record.save(update_fields=["status", "applied_at", "changes", "counts", "confirmed_by", "hold_back_refused"])
-            # Rows the import left as they were are counted; their entries say nothing more.
+            # Rows the import left as they were are only counted, so their entries are dropped.
             record.entries.filter(action="unchanged").delete()
     except pipeline.StalePlanError as error:
         ImportRecord.objects.filter(pk=record.pk).update(status=ImportRecord.Status.STALE, errors=[str(error)])
+        # A stale plan can never be applied, so its entries are deleted.
+        plan_store.delete_plan(record)
         logger.info("Import %s is stale: %s", record.pk, error)
     except ImportStateError:
+        raise
+    except KeyboardInterrupt:
+        # The import command stopped by Ctrl-C: staff meant to abandon this plan.
+        ImportRecord.objects.filter(pk=record.pk).update(
+            status=ImportRecord.Status.FAILED,
+            errors=["the import was stopped before it finished and wrote nothing; import the file again"],
+        )
+        plan_store.delete_plan(record)
+        logger.info("Import %s was stopped before it finished", record.pk)
         raise
     except Exception as error:
         ImportRecord.objects.filter(pk=record.pk).update(
