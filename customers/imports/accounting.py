@@ -276,20 +276,11 @@ CUSTOMER_FILE_FIELDS = {
 def build_customer_rows(parsed_rows: list[ParsedRow], validation: Validation) -> None:
     """Build one customer per row. A consent column sets the consent only where its cell is filled."""
     source_label = validation.layout.title
-    first_row_of_key = validation.first_row_of_key
     for parsed in parsed_rows:
         values = parsed.values
         key = values["customer_id"]
-        if key in first_row_of_key:
-            validation.add_error(
-                parsed.number,
-                validation.layout.column("customer_id").header,
-                key,
-                CellError(f"the same customer is also in row {first_row_of_key[key]}", "keep one row per customer"),
-            )
-            validation.refuse_key(key, parsed.number)
+        if not validation.claim_key(key, parsed.number, "customer"):
             continue
-        first_row_of_key[key] = parsed.number
         customer = {model: values[name] for name, model in CUSTOMER_FILE_FIELDS.items() if name in values}
         customer["name"] = values.get("customer_name") or values.get("email") or key
         if "kind" in customer and not customer["kind"]:
@@ -302,19 +293,11 @@ def build_customer_rows(parsed_rows: list[ParsedRow], validation: Validation) ->
 
 
 def build_card_rows(parsed_rows: list[ParsedRow], validation: Validation) -> None:
-    first_row_of_key = validation.first_row_of_key
     for parsed in parsed_rows:
         values = parsed.values
         key = values["card_id"]
-        if key in first_row_of_key:
-            validation.add_error(
-                parsed.number,
-                validation.layout.column("card_id").header,
-                key,
-                CellError(f"the same card is also in row {first_row_of_key[key]}", "keep one row per card"),
-            )
+        if not validation.claim_key(key, parsed.number, "card"):
             continue
-        first_row_of_key[key] = parsed.number
         card = {"brand": values["brand"], "last4": values["last4"], "exp_month": values["exp_month"], "exp_year": values["exp_year"]}
         validation.rows.append(CardRow(number=parsed.number, key=key, customer_key=values["customer_id"], card=card))
 

@@ -182,6 +182,18 @@ class Validation:
         position = next((index for index, item in enumerate(self.layout.columns) if item.header == column), 0)
         self.errors.append((row, position, row_message(row, column, value, error.reason, error.fix)))
 
+    def claim_key(self, key: str, row: int, noun: str) -> bool:
+        """Record `key` as first seen in `row` and return True. If an earlier row has the
+        key, add an error naming that row, refuse this one and return False."""
+        first_row = self.first_row_of_key.get(key)
+        if first_row is None:
+            self.first_row_of_key[key] = row
+            return True
+        key_column = self.layout.column(self.layout.key_field)
+        self.add_error(row, key_column.header, key, CellError(f"the same {noun} is also in row {first_row}", f"keep one row per {noun}"))
+        self.refuse_key(key, row)
+        return False
+
     def refuse_key(self, key: str, row: int) -> None:
         if key:
             self.refused_keys.setdefault(key, []).append(row)
@@ -224,9 +236,9 @@ def validate(
     their maps live on the validation.
 
     Proving the date order takes a pass over every row before parsing. Without
-    `prove_date_order`, that pass is skipped and the first D/M/Y text date of a file whose
-    order is not chosen raises DateOrderNeeded; the caller then discards what it planned
-    and validates again with the proof. Most files have ISO dates or date cells and need
+    `prove_date_order`, that pass is skipped, and the first D/M/Y text date of a file
+    whose order is not chosen raises DateOrderNeeded. The caller then discards what it
+    planned and validates again with the proof. Most files have ISO dates or date cells and need
     no proof, and a file with D/M/Y dates usually has one in its first rows, so little
     work is thrown away.
     """
@@ -334,8 +346,8 @@ def check_date_order(table: Table, match: HeaderMatch, validation: Validation) -
     if proven_day_first:
         validation.context.date_order = DAY_FIRST
         return set()
-    # Every ambiguous cell is named, so that a manager who applies the valid rows sees
-    # each row held back; the first one is the first message.
+    # Every ambiguous cell gets its error, so a manager who applies the valid rows is
+    # shown each row held back. The first ambiguous cell is the first message.
     for number, column, value in ambiguous:
         validation.add_error(
             number,
@@ -459,7 +471,7 @@ def last_row_of_keys(rows, match: HeaderMatch, skip_row, context: ParseContext) 
         try:
             key = parse(column, value, {}, context)
         except CellError:
-            continue  # A row with an invalid key is refused and never waits for others.
+            continue  # parse_row refuses a row with an invalid key, so no line waits for it.
         last_rows[key] = sheet_row.number
     return last_rows
 
@@ -574,9 +586,9 @@ FEW_VALUES_KINDS = frozenset({"country", "country_name", "customer_type", "time_
 
 
 class RowReader:
-    """How `parse_row` reads the rows of one file: the layout's columns that the file has,
-    in parse order, each as (column, field, position, parser), where the parser takes
-    (column, value, row so far, context).
+    """The column plan `parse_row` follows for one file. `columns` lists the layout's
+    columns that the file has, in parse order, each as (column, field, position,
+    parser), and a parser takes (column, value, row so far, context).
 
     Make it once the file's date order is settled, because the parsers of repeating
     columns keep their results for the rest of the file. It also keeps the parsed
@@ -795,24 +807,14 @@ def build_invoice_rows(parsed_rows, validation: Validation, row_builder) -> None
 def add_invoice_row(built, number: int, raw: dict, validation: Validation) -> bool:
     """Check one built row against the rows before it and keep it; return False if refused."""
     layout = validation.layout
-    first_row_of_key = validation.first_row_of_key
     customer_seen = validation.customer_seen
     customer_columns = {model_field: name for name, model_field in CUSTOMER_FIELDS.items()}
 
     # A builder that groups rows by key (Xero) makes one row per key, so only the others
     # need the map of keys seen.
     if isinstance(built, InvoiceRow) and validation.last_row_of_key is None:
-        if built.key in first_row_of_key:
-            key_column = layout.column(layout.key_field)
-            validation.add_error(
-                number,
-                key_column.header,
-                built.key,
-                CellError(f"the same invoice is also in row {first_row_of_key[built.key]}", "keep one row per invoice"),
-            )
-            validation.refuse_key(built.key, number)
+        if not validation.claim_key(built.key, number, "invoice"):
             return False
-        first_row_of_key[built.key] = number
 
     customer_key = built.customer["external_id"]
     if customer_key in customer_seen:
@@ -1159,9 +1161,9 @@ def check_versions(record) -> None:
     for entity, model, key_field in (("customer", Customer, "external_id"), ("invoice", Invoice, "number")):
         new_rows = entries.filter(entity=entity, action="create")
         stored_keys = model.objects.filter(source=source, **{f"{key_field}__in": new_rows.values("key")}).values(key_field)
-        taken = new_rows.filter(key__in=stored_keys).order_by("position").values_list("key", "row").first()
-        if taken is not None:
-            raise_stale(entity, *taken)
+        created_meanwhile = new_rows.filter(key__in=stored_keys).order_by("position").values_list("key", "row").first()
+        if created_meanwhile is not None:
+            raise_stale(entity, *created_meanwhile)
 
 
 def raise_stale(entity: str, key: str, row) -> None:
