@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from customers.exports import escape_formula
-from customers.imports import entities, jobs, services
+from customers.imports import entities, jobs, plan_store, services
 from customers.imports.errors import ImportFileError
 from customers.imports.layouts import LAYOUTS
 from customers.models import ImportRecord, Invoice, SavedLayout, Source
@@ -473,10 +473,10 @@ def progress_data(record: ImportRecord) -> dict:
 
 
 def plan_entries(record: ImportRecord, *entities: str):
-    """Yield the stored plan of a preview, a few thousand entries at a time, or the stored
-    changes of a record that has no plan; only those of `entities` when some are given."""
+    """Yield the stored plan of a preview, a few thousand entries at a time, or else the
+    stored changes of the record. With `entities`, yield only the entries of those."""
     if record.entries.exists():
-        yield from record.plan_entries(**({"entity__in": entities} if entities else {}))
+        yield from plan_store.stored_entries(record, *entities)
     else:
         yield from (entry for entry in record.changes or [] if not entities or entry.get("entity") in entities)
 

@@ -139,7 +139,7 @@ class DecodeFailure(Exception):
 
 def decode_head(source: "bytes | Path", codec: str) -> tuple[str, bool]:
     """Decode the whole source with `codec`, one chunk at a time, keeping only the text of
-    the first chunk. Returns (that text, whether any character is not whitespace);
+    the first chunk. Returns (that text, whether any character is not whitespace), and
     raises DecodeFailure with the offset and value of the first invalid byte."""
     # utf-8-sig reports error positions after its byte order mark, so the mark is
     # skipped here and counted in the offsets.
@@ -148,7 +148,10 @@ def decode_head(source: "bytes | Path", codec: str) -> tuple[str, bool]:
     head = None
     has_text = False
     consumed = 0
-    for chunk in byte_chunks(source):
+
+    # An empty final chunk makes the decoder report bytes left incomplete at the end.
+    pieces = itertools.chain(((chunk, False) for chunk in byte_chunks(source)), [(b"", True)])
+    for chunk, final in pieces:
         if strip_bom:
             strip_bom = False
             if chunk.startswith(codecs.BOM_UTF8):
@@ -156,20 +159,15 @@ def decode_head(source: "bytes | Path", codec: str) -> tuple[str, bool]:
                 consumed = len(codecs.BOM_UTF8)
         pending = decoder.getstate()[0]
         try:
-            text = decoder.decode(chunk)
+            text = decoder.decode(chunk, final=final)
         except UnicodeDecodeError as error:
             raise DecodeFailure(consumed - len(pending) + error.start, error.object[error.start]) from None
+
         consumed += len(chunk)
         if head is None:
             head = text
         has_text = has_text or bool(text.strip())
-    pending = decoder.getstate()[0]
-    try:
-        text = decoder.decode(b"", final=True)
-    except UnicodeDecodeError as error:
-        raise DecodeFailure(consumed - len(pending) + error.start, error.object[error.start]) from None
-    has_text = has_text or bool(text.strip())
-    return (head if head is not None else text), has_text
+    return head, has_text
 
 
 def detect_encoding(source: "bytes | Path", encoding: str | None = None) -> tuple[str, str, bool]:
@@ -209,7 +207,8 @@ def detect_encoding(source: "bytes | Path", encoding: str | None = None) -> tupl
         return "utf-8", head, has_text
     except DecodeFailure as failure:
         if start.startswith(codecs.BOM_UTF8):
-            # The byte order mark says UTF-8: reading on as Windows-1252 would give mojibake.
+            # The byte order mark marks the file as UTF-8, so reading it as Windows-1252
+            # would give mojibake.
             raise ImportFileError(
                 f"the file starts as UTF-8 text but byte 0x{failure.byte:02x} at offset {failure.offset} is not; "
                 "save it again as CSV (UTF-8)"
@@ -282,8 +281,8 @@ class StreamedRecords:
     large file are never all in memory at once. The first full iteration counts the
     length. Subclasses yield every non-blank record from `read_records`, return a copy
     with another `skip` from `skipped`, and estimate the length for progress reports.
-    NOTE: a file changed on disk between two passes gives the second pass its new rows;
-    the import services read files that the admin stored or that the CLI was given.
+    NOTE: a file changed on disk between two passes gives the second pass its new rows.
+    The import services read files that the admin stored or that the CLI was given.
     """
 
     def __init__(self, skip: int = 0):
